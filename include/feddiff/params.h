@@ -2,8 +2,8 @@
  *
  * Parameters, gradients and the two AdamW moments each live in one contiguous buffer. Every
  * tensor has a name (the PyTorch module name of the reference model), a shape (PyTorch's
- * layout), and a part: `temb`, `enc`, `mid` or `dec`. The arena lays tensors out part by part,
- * so each part is one contiguous range, and aggregation, partial exchange and checkpoints are
+ * layout), and a part: `temb`, `enc`, `mid`, `dec` or `client`. The arena lays tensors out part by
+ * part, so each part is one contiguous range, and aggregation, partial exchange and checkpoints are
  * range operations.
  *
  * Use: fd_params_declare() each tensor (any order), then fd_params_finalize() once; after that
@@ -14,7 +14,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum fd_part { FD_PART_TEMB, FD_PART_ENC, FD_PART_MID, FD_PART_DEC, FD_PART_COUNT };
+/* The backbone's four parts (DESIGN.md section 1), then the per-client embedding table of
+ * SPIRE, which is never exchanged: each client trains its own row. */
+enum fd_part { FD_PART_TEMB, FD_PART_ENC, FD_PART_MID, FD_PART_DEC, FD_PART_CLIENT, FD_PART_COUNT };
+
+#define FD_PARTS_BACKBONE                                                                          \
+    (1u << FD_PART_TEMB | 1u << FD_PART_ENC | 1u << FD_PART_MID | 1u << FD_PART_DEC)
 
 enum { FD_TENSOR_NAME_MAX = 96, FD_TENSOR_MAX_DIMS = 4 };
 
@@ -37,15 +42,15 @@ typedef struct {
     fd_tensor *tensors; /* [n_tensors], in declaration order; id = index */
     int n_tensors, capacity;
     bool finalized;
-    size_t count;                     /* floats in each buffer */
-    fd_range parts[FD_PART_COUNT];    /* contiguous, in enum order */
-    float *data;                      /* [count] parameters */
-    float *grad;                      /* [count] gradients */
-    float *adam_m, *adam_v;           /* [count] AdamW moments, allocated by fd_params_finalize */
+    size_t count;                  /* floats in each buffer */
+    fd_range parts[FD_PART_COUNT]; /* contiguous, in enum order */
+    float *data;                   /* [count] parameters */
+    float *grad;                   /* [count] gradients */
+    float *adam_m, *adam_v;        /* [count] AdamW moments, allocated by fd_params_finalize */
 } fd_params;
 
 const char *fd_part_name(enum fd_part part);
-/* Parse "temb", "enc", "mid", "dec"; -1 if none. */
+/* Parse "temb", "enc", "mid", "dec", "client"; -1 if none. */
 int fd_part_from_name(const char *name);
 
 void fd_params_init(fd_params *p);

@@ -5,7 +5,7 @@
 
 #include "feddiff/error.h"
 
-static const char *const part_names[FD_PART_COUNT] = {"temb", "enc", "mid", "dec"};
+static const char *const part_names[FD_PART_COUNT] = {"temb", "enc", "mid", "dec", "client"};
 
 const char *fd_part_name(enum fd_part part)
 {
