@@ -25,21 +25,21 @@ _Noreturn void fd_fatal_h5_at(const char *file, int line, const char *call);
 #define FD_FATAL(...) fd_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Check an MPI return code (MPI_SUCCESS or the call failed). */
-#define FD_CHECK_MPI(call)                                                                 \
-    do {                                                                                   \
-        int fd_mpi_rc_ = (call);                                                           \
-        if (fd_mpi_rc_ != 0) fd_fatal_mpi_at(__FILE__, __LINE__, #call, fd_mpi_rc_);       \
+#define FD_CHECK_MPI(call)                                                                         \
+    do {                                                                                           \
+        int fd_mpi_rc_ = (call);                                                                   \
+        if (fd_mpi_rc_ != 0) fd_fatal_mpi_at(__FILE__, __LINE__, #call, fd_mpi_rc_);               \
     } while (0)
 
 /* Check an HDF5 return value (herr_t or hid_t: negative means the call failed). */
-#define FD_CHECK_H5(call)                                                                  \
-    do {                                                                                   \
-        if ((call) < 0) fd_fatal_h5_at(__FILE__, __LINE__, #call);                         \
+#define FD_CHECK_H5(call)                                                                          \
+    do {                                                                                           \
+        if ((call) < 0) fd_fatal_h5_at(__FILE__, __LINE__, #call);                                 \
     } while (0)
 
-#define FD_ASSERT(cond)                                                                    \
-    do {                                                                                   \
-        if (!(cond)) fd_fatal_at(__FILE__, __LINE__, "internal error: %s", #cond);         \
+#define FD_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) fd_fatal_at(__FILE__, __LINE__, "internal error: %s", #cond);                 \
     } while (0)
 
 /* Checked allocations: failure is fatal and names the size and the call site. Memory from
@@ -48,10 +48,10 @@ void *fd_malloc_at(size_t bytes, const char *file, int line);
 void *fd_calloc_at(size_t count, size_t size, const char *file, int line);
 void *fd_realloc_at(void *ptr, size_t bytes, const char *file, int line);
 char *fd_strdup_at(const char *s, const char *file, int line);
-#define fd_malloc(bytes) fd_malloc_at((bytes), __FILE__, __LINE__)
+#define fd_malloc(bytes)       fd_malloc_at((bytes), __FILE__, __LINE__)
 #define fd_calloc(count, size) fd_calloc_at((count), (size), __FILE__, __LINE__)
 #define fd_realloc(ptr, bytes) fd_realloc_at((ptr), (bytes), __FILE__, __LINE__)
-#define fd_strdup(s) fd_strdup_at((s), __FILE__, __LINE__)
+#define fd_strdup(s)           fd_strdup_at((s), __FILE__, __LINE__)
 
 /* Recoverable errors: a per-thread one-line message. */
 void fd_set_error(const char *fmt, ...) FD_PRINTF(1, 2);

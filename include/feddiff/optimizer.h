@@ -25,8 +25,7 @@ void fd_adamw_update(float *param, const float *grad, float *m, float *v, size_t
 
 /* AdamW over every tensor of the arena whose part is in part_mask (1 << FD_PART_x), with
  * weight decay on the tensors marked for it. */
-void fd_params_adamw_step(fd_params *p, unsigned part_mask, const fd_adamw_config *cfg,
-                          long step);
+void fd_params_adamw_step(fd_params *p, unsigned part_mask, const fd_adamw_config *cfg, long step);
 
 /* Euclidean norm of n values, accumulated in double. */
 double fd_global_norm(const float *x, size_t n);

@@ -36,8 +36,8 @@ typedef struct {
 /* The Philox4x32 bijection with 10 rounds. */
 void fd_philox4x32_10(uint32_t out[4], const uint32_t counter[4], const uint32_t key[2]);
 
-fd_rng fd_rng_stream(uint64_t seed, enum fd_rng_purpose purpose, uint32_t round,
-                     uint32_t client, uint32_t step);
+fd_rng fd_rng_stream(uint64_t seed, enum fd_rng_purpose purpose, uint32_t round, uint32_t client,
+                     uint32_t step);
 
 uint32_t fd_rng_u32(const fd_rng *s, uint64_t index);
 /* Uniform on the open interval (0, 1), 23 random bits. */

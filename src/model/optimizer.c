@@ -6,8 +6,8 @@
 
 fd_adamw_config fd_adamw_defaults(void)
 {
-    fd_adamw_config c = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                         .weight_decay = 0.01f};
+    fd_adamw_config c = {
+        .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
     return c;
 }
 
@@ -33,8 +33,7 @@ void fd_adamw_update(float *param, const float *grad, float *m, float *v, size_t
     }
 }
 
-void fd_params_adamw_step(fd_params *p, unsigned part_mask, const fd_adamw_config *cfg,
-                          long step)
+void fd_params_adamw_step(fd_params *p, unsigned part_mask, const fd_adamw_config *cfg, long step)
 {
     FD_ASSERT(p->finalized);
     for (int id = 0; id < p->n_tensors; id++) {

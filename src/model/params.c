@@ -22,8 +22,7 @@ int fd_part_from_name(const char *name)
 
 void fd_params_init(fd_params *p) { memset(p, 0, sizeof *p); }
 
-int fd_params_declare(fd_params *p, const char *name, enum fd_part part, int ndim,
-                      const int *shape)
+int fd_params_declare(fd_params *p, const char *name, enum fd_part part, int ndim, const int *shape)
 {
     FD_ASSERT(!p->finalized);
     FD_ASSERT(part >= 0 && part < FD_PART_COUNT);
@@ -87,9 +86,15 @@ const fd_tensor *fd_params_tensor(const fd_params *p, int id)
     return &p->tensors[id];
 }
 
-float *fd_params_data(const fd_params *p, int id) { return p->data + fd_params_tensor(p, id)->offset; }
+float *fd_params_data(const fd_params *p, int id)
+{
+    return p->data + fd_params_tensor(p, id)->offset;
+}
 
-float *fd_params_grad(const fd_params *p, int id) { return p->grad + fd_params_tensor(p, id)->offset; }
+float *fd_params_grad(const fd_params *p, int id)
+{
+    return p->grad + fd_params_tensor(p, id)->offset;
+}
 
 int fd_params_find(const fd_params *p, const char *name)
 {

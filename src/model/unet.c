@@ -7,7 +7,8 @@
 
 #include "feddiff/error.h"
 #include "feddiff/kernels.h"
-#include "feddiff/rng.h"
+#include "feddiff/layers.h"
+#include "feddiff/time_embedding.h"
 
 /* ---- the network as a list of stages ------------------------------------------------------
  *
@@ -20,28 +21,24 @@
 enum stage_kind { STAGE_CONV_IN, STAGE_RES, STAGE_ATTN, STAGE_DOWN, STAGE_UP, STAGE_OUT };
 
 typedef struct {
-    int w, b; /* tensor ids of weight and bias; w == -1: the layer is absent */
-} layer;
-
-typedef struct {
     enum stage_kind kind;
     int cin, cout;         /* channels in (after any concatenation) and out */
     int in_size, out_size; /* feature-map side */
     int skip_from;         /* up-path res-block: the stage whose output is concatenated, or -1 */
     /* parameters (which are used depends on the kind) */
-    layer norm1, conv1, temb_proj, norm2, conv2, skip; /* res-block */
-    layer norm, qkv, proj;                             /* attention; norm also for STAGE_OUT */
-    layer conv;                                        /* conv_in, downsample, upsample, conv_out */
+    fd_layer norm1, conv1, temb_proj, norm2, conv2, skip; /* res-block */
+    fd_layer norm, qkv, proj;                             /* attention; norm also for STAGE_OUT */
+    fd_layer conv; /* conv_in, downsample, upsample, conv_out */
     /* saved activations, rows = B * in_size^2 (or out_size^2), channels as named */
-    float *cat;                   /* [rows][cin] concat(previous, skip) */
-    float *n1, *a1;               /* [rows][cin] norm1 output and its SiLU */
-    float *h1, *n2, *a2;          /* [rows][cout] */
-    float *mean1, *rstd1;         /* [B][groups] */
-    float *mean2, *rstd2;         /* [B][groups] */
-    float *tb;                    /* [B][cout] time-embedding projection */
+    float *cat;                    /* [rows][cin] concat(previous, skip) */
+    float *n1, *a1;                /* [rows][cin] norm1 output and its SiLU */
+    float *h1, *n2, *a2;           /* [rows][cout] */
+    float *mean1, *rstd1;          /* [B][groups] */
+    float *mean2, *rstd2;          /* [B][groups] */
+    float *tb;                     /* [B][cout] time-embedding projection */
     float *qkv_act, *att, *attn_o; /* [rows][3C], [B][T][T], [rows][C] */
-    float *up;                    /* [B][out_size^2][cin] upsampled input */
-    float *out, *dout;            /* [B][out_size^2][cout] output and its gradient */
+    float *up;                     /* [B][out_size^2][cin] upsampled input */
+    float *out, *dout;             /* [B][out_size^2][cout] output and its gradient */
 } stage;
 
 struct fd_unet {
@@ -49,19 +46,15 @@ struct fd_unet {
     fd_params *params;
     stage *stages;
     int n_stages;
-    layer time1, time2; /* the time-embedding MLP */
-    int class_emb, client_emb;
+    fd_time_embedding temb; /* time MLP and condition tables */
     /* activations */
     int max_batch, batch;
     float *arena;
     size_t arena_floats;
-    float *x;                                /* [B][S][S][C_in] a copy of the input */
-    float *tsin, *e1, *e1a, *temb, *temb_a;  /* [B][time_dim], then [B][emb_dim] */
-    float *de1a, *de1, *dtemb, *dtemb_a;     /* their gradients */
-    float *dtb;                              /* [B][max channels] */
-    float *grad_scratch[3];                  /* [max rows x channels] backward intermediates */
-    int *y, *client;                         /* [B] condition ids of the last forward */
-    bool has_y, has_client;
+    float *x;               /* [B][S][S][C_in] a copy of the input */
+    const float *temb_act;  /* [B][emb_dim] SiLU of the embedding, from net->temb */
+    float *dtb;             /* [B][max channels] */
+    float *grad_scratch[3]; /* [max rows x channels] backward intermediates */
 };
 
 fd_unet_config fd_unet_default_config(void)
@@ -85,7 +78,8 @@ const char *fd_unet_config_error(const fd_unet_config *c)
 {
     static _Thread_local char msg[160];
     if (c->in_channels < 1) return "model.in_channels must be at least 1";
-    if (c->n_levels < 1 || c->n_levels > FD_UNET_MAX_LEVELS) return "model.mults must have 1 to 6 entries";
+    if (c->n_levels < 1 || c->n_levels > FD_UNET_MAX_LEVELS)
+        return "model.mults must have 1 to 6 entries";
     if (c->width < 1 || c->res_blocks < 1 || c->groups < 1)
         return "model.width, model.res_blocks and model.groups must be positive";
     if (c->image_size < 1 || c->image_size % (1 << (c->n_levels - 1)) != 0) {
@@ -96,54 +90,21 @@ const char *fd_unet_config_error(const fd_unet_config *c)
     for (int l = 0; l < c->n_levels; l++) {
         if (c->mults[l] < 1) return "model.mults entries must be positive";
         if ((c->width * c->mults[l]) % c->groups != 0) {
-            snprintf(msg, sizeof msg, "model.groups = %d does not divide the %d channels of level %d",
-                     c->groups, c->width * c->mults[l], l);
+            snprintf(msg, sizeof msg,
+                     "model.groups = %d does not divide the %d channels of level %d", c->groups,
+                     c->width * c->mults[l], l);
             return msg;
         }
     }
-    if (c->attention_levels >> c->n_levels) return "model.attention names a level that does not exist";
-    if (c->time_dim < 4 || c->time_dim % 2 != 0) return "the time embedding width must be even and at least 4";
+    if (c->attention_levels >> c->n_levels)
+        return "model.attention names a level that does not exist";
+    if (c->time_dim < 4 || c->time_dim % 2 != 0)
+        return "the time embedding width must be even and at least 4";
     if (c->emb_dim < 1 || c->n_classes < 0 || c->n_clients < 0) return "invalid embedding sizes";
     return NULL;
 }
 
 /* ---- declaring the tensors ------------------------------------------------------------- */
-
-static layer declare_conv(fd_params *p, enum fd_part part, const char *prefix, int cin, int cout,
-                          int k)
-{
-    char name[FD_TENSOR_NAME_MAX];
-    layer l;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    l.w = fd_params_declare(p, name, part, 4, (int[]){cout, cin, k, k});
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    l.b = fd_params_declare(p, name, part, 1, (int[]){cout});
-    return l;
-}
-
-static layer declare_linear(fd_params *p, enum fd_part part, const char *prefix, int in, int out)
-{
-    char name[FD_TENSOR_NAME_MAX];
-    layer l;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    l.w = fd_params_declare(p, name, part, 2, (int[]){out, in});
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    l.b = fd_params_declare(p, name, part, 1, (int[]){out});
-    return l;
-}
-
-static layer declare_norm(fd_params *p, enum fd_part part, const char *prefix, int c)
-{
-    char name[FD_TENSOR_NAME_MAX];
-    layer l;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    l.w = fd_params_declare(p, name, part, 1, (int[]){c});
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    l.b = fd_params_declare(p, name, part, 1, (int[]){c});
-    return l;
-}
-
-static const layer no_layer = {-1, -1};
 
 static stage *push_stage(fd_unet *net, enum stage_kind kind, int cin, int cout, int in_size,
                          int out_size)
@@ -157,8 +118,8 @@ static stage *push_stage(fd_unet *net, enum stage_kind kind, int cin, int cout, 
     s->in_size = in_size;
     s->out_size = out_size;
     s->skip_from = -1;
-    s->norm1 = s->conv1 = s->temb_proj = s->norm2 = s->conv2 = s->skip = no_layer;
-    s->norm = s->qkv = s->proj = s->conv = no_layer;
+    s->norm1 = s->conv1 = s->temb_proj = s->norm2 = s->conv2 = s->skip = FD_NO_LAYER;
+    s->norm = s->qkv = s->proj = s->conv = FD_NO_LAYER;
     return s;
 }
 
@@ -170,12 +131,12 @@ static void add_resblock(fd_unet *net, enum fd_part part, const char *prefix, in
     stage *s = push_stage(net, STAGE_RES, cin, cout, size, size);
     s->skip_from = skip_from;
 #define PREFIXED(suffix) (snprintf(name, sizeof name, "%s.%s", prefix, suffix), name)
-    s->norm1 = declare_norm(p, part, PREFIXED("norm1"), cin);
-    s->conv1 = declare_conv(p, part, PREFIXED("conv1"), cin, cout, 3);
-    s->temb_proj = declare_linear(p, part, PREFIXED("temb_proj"), net->cfg.emb_dim, cout);
-    s->norm2 = declare_norm(p, part, PREFIXED("norm2"), cout);
-    s->conv2 = declare_conv(p, part, PREFIXED("conv2"), cout, cout, 3);
-    if (cin != cout) s->skip = declare_conv(p, part, PREFIXED("skip"), cin, cout, 1);
+    s->norm1 = fd_layer_norm(p, part, PREFIXED("norm1"), cin);
+    s->conv1 = fd_layer_conv(p, part, PREFIXED("conv1"), cin, cout, 3);
+    s->temb_proj = fd_layer_linear(p, part, PREFIXED("temb_proj"), net->cfg.emb_dim, cout);
+    s->norm2 = fd_layer_norm(p, part, PREFIXED("norm2"), cout);
+    s->conv2 = fd_layer_conv(p, part, PREFIXED("conv2"), cout, cout, 3);
+    if (cin != cout) s->skip = fd_layer_conv(p, part, PREFIXED("skip"), cin, cout, 1);
 #undef PREFIXED
 }
 
@@ -185,11 +146,11 @@ static void add_attention(fd_unet *net, enum fd_part part, const char *prefix, i
     char name[FD_TENSOR_NAME_MAX + 16];
     stage *s = push_stage(net, STAGE_ATTN, c, c, size, size);
     snprintf(name, sizeof name, "%s.norm", prefix);
-    s->norm = declare_norm(p, part, name, c);
+    s->norm = fd_layer_norm(p, part, name, c);
     snprintf(name, sizeof name, "%s.qkv", prefix);
-    s->qkv = declare_conv(p, part, name, c, 3 * c, 1);
+    s->qkv = fd_layer_conv(p, part, name, c, 3 * c, 1);
     snprintf(name, sizeof name, "%s.proj", prefix);
-    s->proj = declare_conv(p, part, name, c, c, 1);
+    s->proj = fd_layer_conv(p, part, name, c, c, 1);
 }
 
 fd_unet *fd_unet_create(const fd_unet_config *cfg, fd_params *params)
@@ -202,21 +163,14 @@ fd_unet *fd_unet_create(const fd_unet_config *cfg, fd_params *params)
     const fd_unet_config *c = &net->cfg;
     char name[FD_TENSOR_NAME_MAX];
 
-    net->time1 = declare_linear(params, FD_PART_TEMB, "time_mlp.0", c->time_dim, c->emb_dim);
-    net->time2 = declare_linear(params, FD_PART_TEMB, "time_mlp.2", c->emb_dim, c->emb_dim);
-    net->class_emb = c->n_classes > 0 ? fd_params_declare(params, "class_emb.weight", FD_PART_TEMB,
-                                                          2, (int[]){c->n_classes, c->emb_dim})
-                                      : -1;
-    net->client_emb = c->n_clients > 0
-                          ? fd_params_declare(params, "client_emb.weight", FD_PART_CLIENT, 2,
-                                              (int[]){c->n_clients, c->emb_dim})
-                          : -1;
+    fd_time_embedding_declare(&net->temb, params, c->time_dim, c->emb_dim, c->n_classes,
+                              c->n_clients);
 
     /* Down path. skips[] lists the stages whose outputs the up path concatenates. */
     int skips[1 + FD_UNET_MAX_LEVELS * 8], n_skips = 0;
     int size = c->image_size, ch = c->width;
     stage *s = push_stage(net, STAGE_CONV_IN, c->in_channels, ch, size, size);
-    s->conv = declare_conv(params, FD_PART_ENC, "conv_in", c->in_channels, ch, 3);
+    s->conv = fd_layer_conv(params, FD_PART_ENC, "conv_in", c->in_channels, ch, 3);
     skips[n_skips++] = net->n_stages - 1;
     for (int l = 0; l < c->n_levels; l++) {
         int cout = c->width * c->mults[l];
@@ -233,7 +187,7 @@ fd_unet *fd_unet_create(const fd_unet_config *cfg, fd_params *params)
         if (l + 1 < c->n_levels) {
             snprintf(name, sizeof name, "down.%d.downsample.conv", l);
             s = push_stage(net, STAGE_DOWN, ch, ch, size, size / 2);
-            s->conv = declare_conv(params, FD_PART_ENC, name, ch, ch, 3);
+            s->conv = fd_layer_conv(params, FD_PART_ENC, name, ch, ch, 3);
             size /= 2;
             skips[n_skips++] = net->n_stages - 1;
         }
@@ -260,15 +214,15 @@ fd_unet *fd_unet_create(const fd_unet_config *cfg, fd_params *params)
         if (l > 0) {
             snprintf(name, sizeof name, "up.%d.upsample.conv", l);
             s = push_stage(net, STAGE_UP, ch, ch, size, size * 2);
-            s->conv = declare_conv(params, FD_PART_DEC, name, ch, ch, 3);
+            s->conv = fd_layer_conv(params, FD_PART_DEC, name, ch, ch, 3);
             size *= 2;
         }
     }
     FD_ASSERT(n_skips == 0);
 
     s = push_stage(net, STAGE_OUT, ch, c->in_channels, size, size);
-    s->norm = declare_norm(params, FD_PART_DEC, "norm_out", ch);
-    s->conv = declare_conv(params, FD_PART_DEC, "conv_out", ch, c->in_channels, 3);
+    s->norm = fd_layer_norm(params, FD_PART_DEC, "norm_out", ch);
+    s->conv = fd_layer_conv(params, FD_PART_DEC, "conv_out", ch, c->in_channels, 3);
     return net;
 }
 
@@ -277,8 +231,7 @@ void fd_unet_free(fd_unet *net)
     if (!net) return;
     free(net->stages);
     free(net->arena);
-    free(net->y);
-    free(net->client);
+    fd_time_embedding_free(&net->temb);
     free(net);
 }
 
@@ -286,60 +239,20 @@ const fd_unet_config *fd_unet_config_of(const fd_unet *net) { return &net->cfg; 
 
 /* ---- initialisation -------------------------------------------------------------------- */
 
-static void init_uniform(const fd_params *p, int id, float bound, unsigned long long seed)
-{
-    const fd_tensor *t = fd_params_tensor(p, id);
-    float *d = fd_params_data(p, id);
-    fd_rng s = fd_rng_stream(seed, FD_RNG_INIT, 0, (uint32_t)id, 0);
-    fd_rng_fill_uniform(&s, 0, t->count, d);
-    for (size_t i = 0; i < t->count; i++) d[i] = bound * (2.0f * d[i] - 1.0f);
-}
-
-static void init_layer(const fd_params *p, layer l, unsigned long long seed)
-{
-    if (l.w < 0) return;
-    const fd_tensor *w = fd_params_tensor(p, l.w);
-    int fan_in = (int)(w->count / (size_t)w->shape[0]);
-    float bound = 1.0f / sqrtf((float)fan_in);
-    init_uniform(p, l.w, bound, seed);
-    init_uniform(p, l.b, bound, seed);
-}
-
-static void init_norm(const fd_params *p, layer l)
-{
-    if (l.w < 0) return;
-    const fd_tensor *t = fd_params_tensor(p, l.w);
-    float *g = fd_params_data(p, l.w), *b = fd_params_data(p, l.b);
-    for (size_t i = 0; i < t->count; i++) {
-        g[i] = 1.0f;
-        b[i] = 0.0f;
-    }
-}
-
-static void init_embedding(const fd_params *p, int id, unsigned long long seed)
-{
-    if (id < 0) return;
-    fd_rng s = fd_rng_stream(seed, FD_RNG_INIT, 0, (uint32_t)id, 0);
-    fd_rng_fill_normal(&s, 0, fd_params_tensor(p, id)->count, fd_params_data(p, id));
-}
-
 void fd_unet_init_params(fd_unet *net, unsigned long long seed)
 {
     const fd_params *p = net->params;
     FD_ASSERT(p->finalized);
-    init_layer(p, net->time1, seed);
-    init_layer(p, net->time2, seed);
-    init_embedding(p, net->class_emb, seed);
-    init_embedding(p, net->client_emb, seed);
+    fd_time_embedding_init_params(&net->temb, p, seed);
     for (int i = 0; i < net->n_stages; i++) {
         const stage *s = &net->stages[i];
-        const layer linear_layers[] = {s->conv1, s->temb_proj, s->conv2, s->skip,
-                                       s->qkv,   s->proj,      s->conv};
+        const fd_layer linear_layers[] = {s->conv1, s->temb_proj, s->conv2, s->skip,
+                                          s->qkv,   s->proj,      s->conv};
         for (size_t k = 0; k < sizeof linear_layers / sizeof linear_layers[0]; k++)
-            init_layer(p, linear_layers[k], seed);
-        init_norm(p, s->norm1);
-        init_norm(p, s->norm2);
-        init_norm(p, s->norm);
+            fd_layer_init_uniform(p, linear_layers[k], seed);
+        fd_layer_init_norm(p, s->norm1);
+        fd_layer_init_norm(p, s->norm2);
+        fd_layer_init_norm(p, s->norm);
     }
 }
 
@@ -361,17 +274,9 @@ static float *take(bump *b, size_t floats)
 static void layout(fd_unet *net, bump *b, int B)
 {
     const fd_unet_config *c = &net->cfg;
-    size_t G = (size_t)c->groups, E = (size_t)c->emb_dim, Bs = (size_t)B;
+    size_t G = (size_t)c->groups, Bs = (size_t)B;
     size_t S = (size_t)c->image_size;
     net->x = take(b, Bs * S * S * (size_t)c->in_channels);
-    net->tsin = take(b, Bs * (size_t)c->time_dim);
-    net->e1 = take(b, Bs * E);
-    net->e1a = take(b, Bs * E);
-    net->temb = take(b, Bs * E);
-    net->temb_a = take(b, Bs * E);
-    net->de1a = take(b, Bs * E);
-    net->de1 = take(b, Bs * E);
-    net->dtemb = take(b, Bs * E);
     size_t scratch = 0, max_c = 0;
     for (int i = 0; i < net->n_stages; i++) {
         stage *s = &net->stages[i];
@@ -422,8 +327,7 @@ static void layout(fd_unet *net, bump *b, int B)
     }
     net->dtb = take(b, Bs * max_c);
     for (int k = 0; k < 3; k++) net->grad_scratch[k] = take(b, scratch);
-    /* The stage output gradients and dtemb_a last and together: one memset clears them. */
-    net->dtemb_a = take(b, Bs * E);
+    /* The stage output gradients last and together: one memset clears them. */
     for (int i = 0; i < net->n_stages; i++) {
         stage *s = &net->stages[i];
         s->dout = take(b, Bs * (size_t)s->out_size * (size_t)s->out_size * (size_t)s->cout);
@@ -443,34 +347,34 @@ void fd_unet_reserve(fd_unet *net, int max_batch)
     layout(net, &carve, max_batch);
     net->max_batch = max_batch;
     net->batch = 0;
-    free(net->y);
-    free(net->client);
-    net->y = fd_malloc(sizeof(int) * (size_t)max_batch);
-    net->client = fd_malloc(sizeof(int) * (size_t)max_batch);
 }
 
 size_t fd_unet_activation_bytes(const fd_unet *net) { return net->arena_floats * sizeof(float); }
 
 /* ---- forward ----------------------------------------------------------------------------- */
 
-#define WEIGHT(l) fd_params_data(net->params, (l).w)
-#define BIAS(l) fd_params_data(net->params, (l).b)
+#define WEIGHT(l)  fd_params_data(net->params, (l).w)
+#define BIAS(l)    fd_params_data(net->params, (l).b)
 #define DWEIGHT(l) fd_params_grad(net->params, (l).w)
-#define DBIAS(l) fd_params_grad(net->params, (l).b)
+#define DBIAS(l)   fd_params_grad(net->params, (l).b)
 
 static void resblock_forward(fd_unet *net, stage *s, const float *x, int B)
 {
     const int S = s->in_size, HW = S * S, G = net->cfg.groups;
     const size_t rows = (size_t)B * (size_t)HW;
-    fd_groupnorm_forward(s->n1, s->mean1, s->rstd1, x, WEIGHT(s->norm1), BIAS(s->norm1), B, HW, s->cin, G);
+    fd_groupnorm_forward(s->n1, s->mean1, s->rstd1, x, WEIGHT(s->norm1), BIAS(s->norm1), B, HW,
+                         s->cin, G);
     fd_silu_forward(s->a1, s->n1, rows * (size_t)s->cin);
-    fd_conv2d_forward(s->h1, s->a1, WEIGHT(s->conv1), BIAS(s->conv1), B, S, S, s->cin, s->cout, 3, 1);
-    fd_linear_forward(s->tb, net->temb_a, WEIGHT(s->temb_proj), BIAS(s->temb_proj), B,
+    fd_conv2d_forward(s->h1, s->a1, WEIGHT(s->conv1), BIAS(s->conv1), B, S, S, s->cin, s->cout, 3,
+                      1);
+    fd_linear_forward(s->tb, net->temb_act, WEIGHT(s->temb_proj), BIAS(s->temb_proj), B,
                       net->cfg.emb_dim, s->cout);
     fd_add_channel_bias_forward(s->h1, s->tb, B, HW, s->cout);
-    fd_groupnorm_forward(s->n2, s->mean2, s->rstd2, s->h1, WEIGHT(s->norm2), BIAS(s->norm2), B, HW, s->cout, G);
+    fd_groupnorm_forward(s->n2, s->mean2, s->rstd2, s->h1, WEIGHT(s->norm2), BIAS(s->norm2), B, HW,
+                         s->cout, G);
     fd_silu_forward(s->a2, s->n2, rows * (size_t)s->cout);
-    fd_conv2d_forward(s->out, s->a2, WEIGHT(s->conv2), BIAS(s->conv2), B, S, S, s->cout, s->cout, 3, 1);
+    fd_conv2d_forward(s->out, s->a2, WEIGHT(s->conv2), BIAS(s->conv2), B, S, S, s->cout, s->cout, 3,
+                      1);
     if (s->skip.w >= 0) {
         /* out += skip(x): the 1x1 convolution into scratch, then the sum. */
         float *sk = net->grad_scratch[0];
@@ -492,34 +396,6 @@ static void attention_forward(fd_unet *net, stage *s, const float *x, int B)
     fd_accumulate(s->out, x, rows * (size_t)C);
 }
 
-static void time_embedding_forward(fd_unet *net, const float *t, int B)
-{
-    const fd_unet_config *c = &net->cfg;
-    const size_t n = (size_t)B * (size_t)c->emb_dim;
-    fd_timestep_embedding_forward(net->tsin, t, B, c->time_dim);
-    fd_linear_forward(net->e1, net->tsin, WEIGHT(net->time1), BIAS(net->time1), B, c->time_dim, c->emb_dim);
-    fd_silu_forward(net->e1a, net->e1, n);
-    fd_linear_forward(net->temb, net->e1a, WEIGHT(net->time2), BIAS(net->time2), B, c->emb_dim, c->emb_dim);
-    float *row = net->dtemb; /* free until backward: holds a looked-up embedding */
-    if (net->has_y) {
-        fd_embedding_forward(row, fd_params_data(net->params, net->class_emb), net->y, B, c->emb_dim);
-        fd_accumulate(net->temb, row, n);
-    }
-    if (net->has_client) {
-        fd_embedding_forward(row, fd_params_data(net->params, net->client_emb), net->client, B,
-                             c->emb_dim);
-        fd_accumulate(net->temb, row, n);
-    }
-    fd_silu_forward(net->temb_a, net->temb, n);
-}
-
-static void check_ids(const int *ids, int B, int n, const char *what)
-{
-    for (int b = 0; b < B; b++)
-        if (ids[b] < 0 || ids[b] >= n)
-            FD_FATAL("%s id %d out of range (the model has %d %s embeddings)", what, ids[b], n, what);
-}
-
 void fd_unet_forward(fd_unet *net, float *eps, const float *x, const float *t, const int *y,
                      const int *client, int B)
 {
@@ -527,19 +403,9 @@ void fd_unet_forward(fd_unet *net, float *eps, const float *x, const float *t, c
     FD_ASSERT(B >= 1);
     fd_unet_reserve(net, B);
     net->batch = B;
-    net->has_y = y != NULL && net->class_emb >= 0;
-    net->has_client = client != NULL && net->client_emb >= 0;
-    if (net->has_y) {
-        check_ids(y, B, c->n_classes, "class");
-        memcpy(net->y, y, sizeof(int) * (size_t)B);
-    }
-    if (net->has_client) {
-        check_ids(client, B, c->n_clients, "client");
-        memcpy(net->client, client, sizeof(int) * (size_t)B);
-    }
     const size_t image = (size_t)c->image_size * (size_t)c->image_size * (size_t)c->in_channels;
     memcpy(net->x, x, sizeof(float) * image * (size_t)B);
-    time_embedding_forward(net, t, B);
+    net->temb_act = fd_time_embedding_forward(&net->temb, net->params, t, y, client, B);
 
     const float *h = net->x;
     for (int i = 0; i < net->n_stages; i++) {
@@ -549,13 +415,14 @@ void fd_unet_forward(fd_unet *net, float *eps, const float *x, const float *t, c
         switch (s->kind) {
         case STAGE_CONV_IN:
         case STAGE_DOWN:
-            fd_conv2d_forward(s->out, h, WEIGHT(s->conv), BIAS(s->conv), B, S, S, s->cin, s->cout, 3,
-                              s->kind == STAGE_DOWN ? 2 : 1);
+            fd_conv2d_forward(s->out, h, WEIGHT(s->conv), BIAS(s->conv), B, S, S, s->cin, s->cout,
+                              3, s->kind == STAGE_DOWN ? 2 : 1);
             break;
         case STAGE_RES:
             if (s->skip_from >= 0) {
                 const stage *from = &net->stages[s->skip_from];
-                fd_concat_forward(s->cat, h, from->out, (int)in_rows, s->cin - from->cout, from->cout);
+                fd_concat_forward(s->cat, h, from->out, (int)in_rows, s->cin - from->cout,
+                                  from->cout);
                 h = s->cat;
             }
             resblock_forward(net, s, h, B);
@@ -565,15 +432,15 @@ void fd_unet_forward(fd_unet *net, float *eps, const float *x, const float *t, c
             break;
         case STAGE_UP:
             fd_upsample2x_forward(s->up, h, B, S, S, s->cin);
-            fd_conv2d_forward(s->out, s->up, WEIGHT(s->conv), BIAS(s->conv), B, 2 * S, 2 * S, s->cin,
-                              s->cout, 3, 1);
+            fd_conv2d_forward(s->out, s->up, WEIGHT(s->conv), BIAS(s->conv), B, 2 * S, 2 * S,
+                              s->cin, s->cout, 3, 1);
             break;
         case STAGE_OUT:
             fd_groupnorm_forward(s->n1, s->mean1, s->rstd1, h, WEIGHT(s->norm), BIAS(s->norm), B,
                                  S * S, s->cin, G);
             fd_silu_forward(s->a1, s->n1, in_rows * (size_t)s->cin);
-            fd_conv2d_forward(s->out, s->a1, WEIGHT(s->conv), BIAS(s->conv), B, S, S, s->cin, s->cout,
-                              3, 1);
+            fd_conv2d_forward(s->out, s->a1, WEIGHT(s->conv), BIAS(s->conv), B, S, S, s->cin,
+                              s->cout, 3, 1);
             break;
         }
         h = s->out;
@@ -598,23 +465,23 @@ static void resblock_backward(fd_unet *net, stage *s, float *dx, const float *x,
     float *g1 = net->grad_scratch[0], *g2 = net->grad_scratch[1];
 
     if (s->skip.w >= 0)
-        fd_conv2d_backward(dx, DWEIGHT(s->skip), DBIAS(s->skip), s->dout, x, WEIGHT(s->skip), B, S, S,
-                           s->cin, s->cout, 1, 1);
+        fd_conv2d_backward(dx, DWEIGHT(s->skip), DBIAS(s->skip), s->dout, x, WEIGHT(s->skip), B, S,
+                           S, s->cin, s->cout, 1, 1);
     else
         fd_accumulate(dx, s->dout, n_out);
 
     fd_conv2d_backward(zeroed(g1, n_out), DWEIGHT(s->conv2), DBIAS(s->conv2), s->dout, s->a2,
                        WEIGHT(s->conv2), B, S, S, s->cout, s->cout, 3, 1);
     fd_silu_backward(zeroed(g2, n_out), g1, s->n2, n_out);
-    fd_groupnorm_backward(zeroed(g1, n_out), DWEIGHT(s->norm2), DBIAS(s->norm2), g2, s->h1, s->mean2,
-                          s->rstd2, WEIGHT(s->norm2), B, HW, s->cout, G);
+    fd_groupnorm_backward(zeroed(g1, n_out), DWEIGHT(s->norm2), DBIAS(s->norm2), g2, s->h1,
+                          s->mean2, s->rstd2, WEIGHT(s->norm2), B, HW, s->cout, G);
     /* g1 = d h1: through the time-embedding bias and through conv1. */
     float *dtb = zeroed(net->dtb, (size_t)B * (size_t)s->cout);
     fd_add_channel_bias_backward(dtb, g1, B, HW, s->cout);
-    fd_linear_backward(net->dtemb_a, DWEIGHT(s->temb_proj), DBIAS(s->temb_proj), dtb, net->temb_a,
-                       WEIGHT(s->temb_proj), B, net->cfg.emb_dim, s->cout);
-    fd_conv2d_backward(zeroed(g2, n_in), DWEIGHT(s->conv1), DBIAS(s->conv1), g1, s->a1, WEIGHT(s->conv1),
-                       B, S, S, s->cin, s->cout, 3, 1);
+    fd_linear_backward(net->temb.dact, DWEIGHT(s->temb_proj), DBIAS(s->temb_proj), dtb,
+                       net->temb_act, WEIGHT(s->temb_proj), B, net->cfg.emb_dim, s->cout);
+    fd_conv2d_backward(zeroed(g2, n_in), DWEIGHT(s->conv1), DBIAS(s->conv1), g1, s->a1,
+                       WEIGHT(s->conv1), B, S, S, s->cin, s->cout, 3, 1);
     fd_silu_backward(zeroed(g1, n_in), g2, s->n1, n_in);
     fd_groupnorm_backward(dx, DWEIGHT(s->norm1), DBIAS(s->norm1), g1, x, s->mean1, s->rstd1,
                           WEIGHT(s->norm1), B, HW, s->cin, G);
@@ -629,28 +496,10 @@ static void attention_backward(fd_unet *net, stage *s, float *dx, const float *x
     fd_linear_backward(zeroed(g1, n), DWEIGHT(s->proj), DBIAS(s->proj), s->dout, s->attn_o,
                        WEIGHT(s->proj), (int)rows, C, C);
     fd_attention_backward(zeroed(g2, 3 * n), g1, s->qkv_act, s->att, B, T, C);
-    fd_linear_backward(zeroed(g1, n), DWEIGHT(s->qkv), DBIAS(s->qkv), g2, s->n1, WEIGHT(s->qkv), (int)rows,
-                       C, 3 * C);
-    fd_groupnorm_backward(dx, DWEIGHT(s->norm), DBIAS(s->norm), g1, x, s->mean1, s->rstd1, WEIGHT(s->norm),
-                          B, T, C, G);
-}
-
-static void time_embedding_backward(fd_unet *net, int B)
-{
-    const fd_unet_config *c = &net->cfg;
-    const size_t n = (size_t)B * (size_t)c->emb_dim;
-    fd_silu_backward(zeroed(net->dtemb, n), net->dtemb_a, net->temb, n);
-    if (net->has_y)
-        fd_embedding_backward(fd_params_grad(net->params, net->class_emb), net->dtemb, net->y, B,
-                              c->emb_dim);
-    if (net->has_client)
-        fd_embedding_backward(fd_params_grad(net->params, net->client_emb), net->dtemb,
-                              net->client, B, c->emb_dim);
-    fd_linear_backward(zeroed(net->de1a, n), DWEIGHT(net->time2), DBIAS(net->time2), net->dtemb,
-                       net->e1a, WEIGHT(net->time2), B, c->emb_dim, c->emb_dim);
-    fd_silu_backward(zeroed(net->de1, n), net->de1a, net->e1, n);
-    fd_linear_backward(NULL, DWEIGHT(net->time1), DBIAS(net->time1), net->de1, net->tsin,
-                       WEIGHT(net->time1), B, c->time_dim, c->emb_dim);
+    fd_linear_backward(zeroed(g1, n), DWEIGHT(s->qkv), DBIAS(s->qkv), g2, s->n1, WEIGHT(s->qkv),
+                       (int)rows, C, 3 * C);
+    fd_groupnorm_backward(dx, DWEIGHT(s->norm), DBIAS(s->norm), g1, x, s->mean1, s->rstd1,
+                          WEIGHT(s->norm), B, T, C, G);
 }
 
 void fd_unet_backward(fd_unet *net, const float *deps)
@@ -659,8 +508,8 @@ void fd_unet_backward(fd_unet *net, const float *deps)
     FD_ASSERT(B >= 1); /* a forward pass came first */
     const fd_unet_config *c = &net->cfg;
     stage *last = &net->stages[net->n_stages - 1];
-    /* Zero every stage-output gradient and dtemb_a: one contiguous range (see layout()). */
-    float *first = net->dtemb_a;
+    /* Zero every stage-output gradient: one contiguous range (see layout()). */
+    float *first = net->stages[0].dout;
     size_t span = (size_t)(last->dout - first) +
                   (size_t)B * (size_t)last->out_size * (size_t)last->out_size * (size_t)last->cout;
     memset(first, 0, sizeof(float) * span);
@@ -677,8 +526,8 @@ void fd_unet_backward(fd_unet *net, const float *deps)
         switch (s->kind) {
         case STAGE_CONV_IN:
         case STAGE_DOWN:
-            fd_conv2d_backward(dx, DWEIGHT(s->conv), DBIAS(s->conv), s->dout, x, WEIGHT(s->conv), B, S, S,
-                               s->cin, s->cout, 3, s->kind == STAGE_DOWN ? 2 : 1);
+            fd_conv2d_backward(dx, DWEIGHT(s->conv), DBIAS(s->conv), s->dout, x, WEIGHT(s->conv), B,
+                               S, S, s->cin, s->cout, 3, s->kind == STAGE_DOWN ? 2 : 1);
             break;
         case STAGE_RES:
             if (s->skip_from >= 0) {
@@ -696,8 +545,8 @@ void fd_unet_backward(fd_unet *net, const float *deps)
             break;
         case STAGE_UP: {
             float *dup = zeroed(net->grad_scratch[0], 4 * in_rows * (size_t)s->cin);
-            fd_conv2d_backward(dup, DWEIGHT(s->conv), DBIAS(s->conv), s->dout, s->up, WEIGHT(s->conv), B,
-                               2 * S, 2 * S, s->cin, s->cout, 3, 1);
+            fd_conv2d_backward(dup, DWEIGHT(s->conv), DBIAS(s->conv), s->dout, s->up,
+                               WEIGHT(s->conv), B, 2 * S, 2 * S, s->cin, s->cout, 3, 1);
             fd_upsample2x_backward(dx, dup, B, S, S, s->cin);
             break;
         }
@@ -713,7 +562,7 @@ void fd_unet_backward(fd_unet *net, const float *deps)
         }
         }
     }
-    time_embedding_backward(net, B);
+    fd_time_embedding_backward(&net->temb, net->params);
 }
 
 /* ---- cost --------------------------------------------------------------------------------- */
