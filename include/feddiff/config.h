@@ -81,6 +81,8 @@ typedef struct {
 void fd_config_defaults(fd_config *cfg);
 /* Read an INI file over cfg. Returns 0, or -1 with fd_last_error() naming file, line, key. */
 int fd_config_load(fd_config *cfg, const char *path);
+/* Read INI text (e.g. the config stored in an HDF5 file); origin names it in errors. */
+int fd_config_load_string(fd_config *cfg, const char *text, const char *origin);
 /* Apply one "section.key=value" override (origin names it in errors, e.g. "--set"). */
 int fd_config_set(fd_config *cfg, const char *assignment, const char *origin);
 /* Checks across keys (e.g. the model's groups divide its widths). 0 or -1 with a message. */

@@ -317,7 +317,6 @@ static void describe_unknown(char *buf, size_t size, const char *section, const 
 
 typedef struct {
     fd_config *cfg;
-    const char *path;
     char error[512]; /* the handler's message, before the line number is known */
 } load_state;
 
@@ -337,23 +336,34 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
     return 1;
 }
 
-int fd_config_load(fd_config *cfg, const char *path)
+static int finish_load(int rc, const load_state *st, const char *path)
 {
-    load_state st = {cfg, path, ""};
-    int rc = ini_parse(path, on_ini_entry, &st);
-    if (rc == -1) {
-        fd_set_error("%s: cannot open config file: %s", path, strerror(errno));
-        return -1;
-    }
     if (rc == -2) FD_FATAL("out of memory parsing %s", path);
     if (rc > 0) {
-        if (st.error[0])
-            fd_set_error("%s:%d: %s", path, rc, st.error);
+        if (st->error[0])
+            fd_set_error("%s:%d: %s", path, rc, st->error);
         else
             fd_set_error("%s:%d: syntax error (expected '[section]' or 'key = value')", path, rc);
         return -1;
     }
     return 0;
+}
+
+int fd_config_load_string(fd_config *cfg, const char *text, const char *origin)
+{
+    load_state st = {cfg, ""};
+    return finish_load(ini_parse_string(text, on_ini_entry, &st), &st, origin);
+}
+
+int fd_config_load(fd_config *cfg, const char *path)
+{
+    load_state st = {cfg, ""};
+    int rc = ini_parse(path, on_ini_entry, &st);
+    if (rc == -1) {
+        fd_set_error("%s: cannot open config file: %s", path, strerror(errno));
+        return -1;
+    }
+    return finish_load(rc, &st, path);
 }
 
 int fd_config_set(fd_config *cfg, const char *assignment, const char *origin)

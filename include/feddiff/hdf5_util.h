@@ -1,0 +1,38 @@
+/* Small HDF5 helpers shared by checkpoints, run files and partitions: files opened for
+ * collective parallel writing (MPI-IO) or serial reading, attributes, and checked reads that
+ * name the file and dataset in their errors.
+ *
+ * HDF5's own error-stack printing is switched off: feddiff reports one line per error. */
+#ifndef FEDDIFF_HDF5_UTIL_H
+#define FEDDIFF_HDF5_UTIL_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stddef.h>
+
+/* Create (truncate) a file for collective writing by every rank of comm, with the MPI-IO
+ * driver. -1 with fd_last_error() on failure. Collective. */
+hid_t fd_h5_create_parallel(const char *path, MPI_Comm comm);
+/* Open an existing file read-only, serially. -1 with a message naming the file. */
+hid_t fd_h5_open_read(const char *path);
+/* Close a file and everything still open in it; 0, or -1 if flushing failed. */
+int fd_h5_close_file(hid_t file);
+/* A transfer property list for collective MPI-IO (close with H5Pclose). */
+hid_t fd_h5_collective_dxpl(void);
+
+/* Scalar attributes on an object. In parallel files every rank calls with the same value. */
+void fd_h5_attr_string(hid_t obj, const char *name, const char *value);
+void fd_h5_attr_long(hid_t obj, const char *name, long value);
+void fd_h5_attr_double(hid_t obj, const char *name, double value);
+
+/* Read attributes: 0, or -1 when absent or of the wrong type. */
+int fd_h5_read_attr_string(hid_t obj, const char *name, char *buf, size_t size);
+char *fd_h5_read_attr_string_alloc(hid_t obj, const char *name); /* NULL if absent; free it */
+int fd_h5_read_attr_long(hid_t obj, const char *name, long *value);
+
+/* Read a whole float dataset that must have exactly this shape. `path` names the file in the
+ * error. 0, or -1 with a message naming the file and dataset. */
+int fd_h5_read_floats(hid_t file, const char *path, const char *name, int ndim, const hsize_t *dims,
+                      float *out);
+
+#endif
