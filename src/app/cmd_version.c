@@ -36,8 +36,7 @@ int fd_cmd_version(int argc, char **argv)
     printf("HDF5     %u.%u.%u (%s)\n", h5_major, h5_minor, h5_release, h5_kind);
     printf("BLIS     %s, kernels %s (%s)\n", fd_blas_version(), fd_blas_kernel_set(),
            fd_blas_kernel_reason());
-    printf("threads  %d per rank (OpenMP), %d CPU(s) allowed\n", fd_threads(),
-           fd_cpus_allowed());
+    printf("threads  %d per rank (OpenMP), %d CPU(s) allowed\n", fd_threads(), fd_cpus_allowed());
     fd_threads_check_binding();
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "feddiff/checkpoint.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,93 @@ static void write_array(hid_t group, const char *name, int ndim, const hsize_t *
     FD_CHECK_H5(H5Sclose(space));
 }
 
+/* The integer fields of fd_model_config, stored as attributes of /model. */
+typedef struct {
+    const char *name;
+    size_t offset;
+} int_field;
+
+#define UNET_FIELD(f)                                                                              \
+    {                                                                                              \
+#f, offsetof(fd_model_config, unet.f)                                                      \
+    }
+#define MLP_FIELD(f)                                                                               \
+    {                                                                                              \
+#f, offsetof(fd_model_config, mlp.f)                                                       \
+    }
+static const int_field unet_fields[] = {
+    UNET_FIELD(in_channels), UNET_FIELD(image_size), UNET_FIELD(width),    UNET_FIELD(n_levels),
+    UNET_FIELD(res_blocks),  UNET_FIELD(groups),     UNET_FIELD(time_dim), UNET_FIELD(emb_dim),
+    UNET_FIELD(n_classes),   UNET_FIELD(n_clients)};
+static const int_field mlp_fields[] = {
+    MLP_FIELD(dim),     MLP_FIELD(hidden),    MLP_FIELD(layers),   MLP_FIELD(time_dim),
+    MLP_FIELD(emb_dim), MLP_FIELD(n_classes), MLP_FIELD(n_clients)};
+#define N_FIELDS(a) (sizeof(a) / sizeof(a[0]))
+
+static void write_model_description(hid_t group, const fd_model_config *mc)
+{
+    const int_field *fields = mc->kind == FD_MODEL_UNET ? unet_fields : mlp_fields;
+    size_t n = mc->kind == FD_MODEL_UNET ? N_FIELDS(unet_fields) : N_FIELDS(mlp_fields);
+    fd_h5_attr_string(group, "kind", mc->kind == FD_MODEL_UNET ? "unet" : "mlp");
+    for (size_t i = 0; i < n; i++)
+        fd_h5_attr_long(group, fields[i].name, *(const int *)((const char *)mc + fields[i].offset));
+    if (mc->kind == FD_MODEL_UNET) {
+        for (int l = 0; l < mc->unet.n_levels; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "mult%d", l);
+            fd_h5_attr_long(group, name, mc->unet.mults[l]);
+        }
+        fd_h5_attr_long(group, "attention_levels", (long)mc->unet.attention_levels);
+    }
+}
+
+static int read_model_description(hid_t file, const char *path, fd_model_config *mc)
+{
+    memset(mc, 0, sizeof *mc);
+    hid_t group = H5Gopen2(file, "model", H5P_DEFAULT);
+    if (group < 0) {
+        fd_set_error("%s: no 'model' group", path);
+        return -1;
+    }
+    char kind[16] = "";
+    int rc = fd_h5_read_attr_string(group, "kind", kind, sizeof kind);
+    mc->kind = strcmp(kind, "mlp") ? FD_MODEL_UNET : FD_MODEL_MLP;
+    const int_field *fields = mc->kind == FD_MODEL_UNET ? unet_fields : mlp_fields;
+    size_t n = mc->kind == FD_MODEL_UNET ? N_FIELDS(unet_fields) : N_FIELDS(mlp_fields);
+    long v = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = fd_h5_read_attr_long(group, fields[i].name, &v);
+        *(int *)((char *)mc + fields[i].offset) = (int)v;
+    }
+    if (mc->kind == FD_MODEL_UNET && rc == 0) {
+        for (int l = 0; l < mc->unet.n_levels && l < FD_UNET_MAX_LEVELS && rc == 0; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "mult%d", l);
+            rc = fd_h5_read_attr_long(group, name, &v);
+            mc->unet.mults[l] = (int)v;
+        }
+        if (rc == 0) rc = fd_h5_read_attr_long(group, "attention_levels", &v);
+        mc->unet.attention_levels = (unsigned)v;
+    }
+    H5Gclose(group);
+    if (rc != 0 || strcmp(kind, mc->kind == FD_MODEL_UNET ? "unet" : "mlp") != 0) {
+        fd_set_error("%s: the 'model' group does not describe a network", path);
+        return -1;
+    }
+    const char *err = fd_model_config_error(mc);
+    if (err) {
+        fd_set_error("%s: invalid network description: %s", path, err);
+        return -1;
+    }
+    return 0;
+}
+
 static void write_tensors(hid_t file, const char *group_name, const fd_params *p,
-                          const float *buffer, int rank, hid_t dxpl)
+                          const float *buffer, int rank, hid_t dxpl, const fd_model_config *mc)
 {
     hid_t group;
     FD_CHECK_H5(group = H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (mc) write_model_description(group, mc);
     for (int id = 0; id < p->n_tensors; id++) {
         const fd_tensor *t = &p->tensors[id];
         hsize_t dims[FD_TENSOR_MAX_DIMS];
@@ -60,8 +143,8 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg, c
     fd_h5_attr_long(file, "step", st->step);
     free(config_text);
 
-    write_tensors(file, "model", &m->params, m->params.data, rank, dxpl);
-    write_tensors(file, "ema", &m->params, m->ema ? m->ema : m->params.data, rank, dxpl);
+    write_tensors(file, "model", &m->params, m->params.data, rank, dxpl, &m->cfg);
+    write_tensors(file, "ema", &m->params, m->ema ? m->ema : m->params.data, rank, dxpl, NULL);
     hid_t opt;
     FD_CHECK_H5(opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     hsize_t count = (hsize_t)m->params.count;
@@ -113,12 +196,17 @@ static hid_t open_checkpoint(const char *path)
     return file;
 }
 
-int fd_checkpoint_read_config(const char *path, fd_config *cfg)
+int fd_checkpoint_read_config(const char *path, fd_config *cfg, fd_model_config *model)
 {
     hid_t file = open_checkpoint(path);
     if (file < 0) return -1;
     char *text = fd_h5_read_attr_string_alloc(file, "config");
+    int described = read_model_description(file, path, model);
     H5Fclose(file);
+    if (described != 0) {
+        free(text);
+        return -1;
+    }
     if (!text) {
         fd_set_error("%s: the checkpoint has no 'config' attribute", path);
         return -1;
