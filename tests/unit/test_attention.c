@@ -202,18 +202,24 @@ static void attention_of_ctx(void *p, float *out)
     fd_attention_forward(out, c->att, c->qkv, c->s.B, c->s.T, c->s.C);
 }
 
+/* The analytic gradient comes from the threaded backward; the thousands of finite-difference
+ * forwards run on one thread, since on a loaded machine every team barrier can cost a
+ * scheduler time slice (the threaded forward is checked against the twin above). */
 static void test_gradcheck_dqkv(void **state)
 {
     (void)state;
     static const shape checked[] = {{1, 1, 5}, {2, 7, 5}, {3, 4, 16}, {1, 49, 64}};
+    const int saved = omp_get_max_threads();
     for (size_t k = 0; k < sizeof checked / sizeof checked[0]; k++) {
         shape s = checked[k];
         tensors t = make_tensors(s, 300 + (uint32_t)k);
         fd_attention_forward(t.out, t.att, t.qkv, s.B, s.T, s.C);
         fd_attention_backward(t.dqkv, t.dout, t.qkv, t.att, s.B, s.T, s.C);
         forward_ctx c = {s, t.qkv, t.att};
+        omp_set_num_threads(1);
         double err = tu_gradcheck(attention_of_ctx, &c, t.out, out_count(s), t.dout, t.qkv,
                                   t.dqkv, qkv_count(s), 600, 1e-2f);
+        omp_set_num_threads(saved);
         tu_assert_err_below(err, 2e-3, "attention dqkv");
         free_tensors(&t);
     }
