@@ -1,0 +1,219 @@
+/* SiLU: the kernel against its naive double twin (ordinary and extreme inputs), the
+ * finite-difference gradient check, the accumulate contract, the NULL skip, NaN propagation
+ * and thread-count independence. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feddiff/activation.h"
+#include "feddiff/error.h"
+#include "feddiff/scratch.h"
+#include "testutil.h"
+
+/* ---- naive twin, in double ---------------------------------------------------------------- */
+
+static double sigmoid_ref(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static void silu_forward_ref(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (float)((double)inp[i] * sigmoid_ref(inp[i]));
+}
+
+static void silu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = inp[i], s = sigmoid_ref(x);
+        dinp[i] = (float)((double)dinp[i] + (double)dout[i] * (s + x * s * (1.0 - s)));
+    }
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static float *normal(size_t n, uint32_t seed, float scale)
+{
+    float *x = fd_malloc(n * sizeof *x);
+    tu_fill_normal(x, n, seed, scale);
+    return x;
+}
+
+static float *zeros(size_t n) { return fd_calloc(n, sizeof(float)); }
+
+/* Forward and backward (from zero gradients) of kernel and twin agree on `inp`. */
+static void check_against_twin(const float *inp, size_t n, uint32_t seed, const char *label)
+{
+    float *dout = normal(n, seed, 1.0f);
+    float *out = zeros(n), *out_ref = zeros(n), *dinp = zeros(n), *dinp_ref = zeros(n);
+    fd_silu_forward(out, inp, n);
+    silu_forward_ref(out_ref, inp, n);
+    fd_silu_backward(dinp, dout, inp, n);
+    silu_backward_ref(dinp_ref, dout, inp, n);
+    for (size_t i = 0; i < n; i++) assert_true(isfinite(out[i]) && isfinite(dinp[i]));
+    tu_assert_err_below(tu_rel_err(out, out_ref, n), 1e-6, label);
+    tu_assert_err_below(tu_rel_err(dinp, dinp_ref, n), 1e-6, label);
+    free(dout);
+    free(out);
+    free(out_ref);
+    free(dinp);
+    free(dinp_ref);
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+static void test_silu_matches_twin(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 7, 1000, 100003}; /* the last one runs the OpenMP path */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        float *inp = normal(sizes[k], 10 + (uint32_t)k, 4.0f);
+        check_against_twin(inp, sizes[k], 20 + (uint32_t)k, "silu vs twin");
+        free(inp);
+    }
+}
+
+/* Every value on a fine grid over [-20, 20] is accurate relative to itself, not only to the
+ * largest value: this is what the hand-written exponential must deliver. */
+static void test_silu_pointwise_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 40001 };
+    float *inp = fd_malloc(N * sizeof *inp), *out = zeros(N);
+    for (int i = 0; i < N; i++) inp[i] = -20.0f + 40.0f * (float)i / (float)(N - 1);
+    fd_silu_forward(out, inp, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double ref = (double)inp[i] * sigmoid_ref(inp[i]);
+        if (ref == 0.0) {
+            assert_true(out[i] == 0.0f);
+            continue;
+        }
+        double err = fabs((double)out[i] - ref) / fabs(ref);
+        if (err > worst) worst = err;
+    }
+    tu_assert_err_below(worst, 1e-6, "silu pointwise relative error");
+    free(inp);
+    free(out);
+}
+
+/* Huge and tiny inputs: finite results, each accurate relative to itself (below 1e-30 in
+ * magnitude, zero is as good as the true subnormal value). */
+static void test_silu_extreme_inputs(void **state)
+{
+    (void)state;
+    const float values[] = {-1e30f, -1e4f,   -100.0f, -88.7f, -87.4f, -87.2f, -50.0f,
+                            -17.0f, -1e-30f, -0.0f,   0.0f,   1e-30f, 17.0f,  50.0f,
+                            87.2f,  87.4f,   88.7f,   100.0f, 1e4f,   1e30f};
+    enum { N = sizeof values / sizeof values[0] };
+    float out[N], dinp[N] = {0}, dout[N];
+    for (int i = 0; i < N; i++) dout[i] = 1.0f;
+    fd_silu_forward(out, values, N);
+    fd_silu_backward(dinp, dout, values, N);
+    for (int i = 0; i < N; i++) {
+        double x = values[i], s = sigmoid_ref(x);
+        double want_out = x * s, want_grad = s + x * s * (1.0 - s);
+        assert_true(isfinite(out[i]) && isfinite(dinp[i]));
+        if (fabs((double)out[i] - want_out) > 1e-6 * fabs(want_out) + 1e-30 ||
+            fabs((double)dinp[i] - want_grad) > 1e-6 * fabs(want_grad) + 1e-30)
+            fail_msg("silu(%g) = %g, silu' = %g; want %g, %g", x, (double)out[i], (double)dinp[i],
+                     want_out, want_grad);
+    }
+}
+
+static void test_silu_propagates_nan(void **state)
+{
+    (void)state;
+    const float inp[3] = {1.0f, NAN, -1.0f}, dout[3] = {1.0f, 1.0f, 1.0f};
+    float out[3], dinp[3] = {0};
+    fd_silu_forward(out, inp, 3);
+    fd_silu_backward(dinp, dout, inp, 3);
+    assert_true(isnan(out[1]) && isnan(dinp[1]));
+    assert_true(isfinite(out[0]) && isfinite(out[2]) && isfinite(dinp[0]) && isfinite(dinp[2]));
+}
+
+typedef struct {
+    float *inp;
+    size_t n;
+} silu_ctx;
+
+static void silu_forward_fn(void *p, float *out)
+{
+    silu_ctx *c = p;
+    fd_silu_forward(out, c->inp, c->n);
+}
+
+static void test_silu_gradcheck(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 37, 1000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        silu_ctx c = {normal(n, 30 + (uint32_t)k, 3.0f), n};
+        float *dout = normal(n, 40 + (uint32_t)k, 1.0f), *out = zeros(n), *dinp = zeros(n);
+        fd_silu_backward(dinp, dout, c.inp, n);
+        double err = tu_gradcheck(silu_forward_fn, &c, out, n, dout, c.inp, dinp, n, 200, 1e-2f);
+        tu_assert_err_below(err, 2e-3, "silu dinp gradcheck");
+        free(c.inp);
+        free(dout);
+        free(out);
+        free(dinp);
+    }
+}
+
+static void test_silu_backward_accumulates_and_skips_null(void **state)
+{
+    (void)state;
+    const size_t n = 100003;
+    float *inp = normal(n, 50, 3.0f), *dout = normal(n, 51, 1.0f);
+    float *dinp = normal(n, 52, 1.0f), *start = fd_malloc(n * sizeof *start), *fresh = zeros(n);
+    memcpy(start, dinp, n * sizeof *start);
+    fd_silu_backward(dinp, dout, inp, n);
+    fd_silu_backward(fresh, dout, inp, n);
+    for (size_t i = 0; i < n; i++) start[i] += fresh[i];
+    tu_assert_err_below(tu_rel_err(dinp, start, n), 1e-6, "silu accumulate");
+    fd_silu_backward(NULL, dout, inp, n); /* must be a no-op, not a crash */
+    free(inp);
+    free(dout);
+    free(dinp);
+    free(start);
+    free(fresh);
+}
+
+static void test_silu_thread_count_independent(void **state)
+{
+    (void)state;
+    const size_t n = 100003;
+    float *inp = normal(n, 60, 4.0f), *dout = normal(n, 61, 1.0f);
+    float *out1 = zeros(n), *out2 = zeros(n), *d1 = zeros(n), *d2 = zeros(n);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    fd_silu_forward(out1, inp, n);
+    fd_silu_backward(d1, dout, inp, n);
+    omp_set_num_threads(2);
+    fd_silu_forward(out2, inp, n);
+    fd_silu_backward(d2, dout, inp, n);
+    omp_set_num_threads(saved);
+    assert_memory_equal(out1, out2, n * sizeof *out1);
+    assert_memory_equal(d1, d2, n * sizeof *d1);
+    free(inp);
+    free(dout);
+    free(out1);
+    free(out2);
+    free(d1);
+    free(d2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_silu_matches_twin),
+        cmocka_unit_test(test_silu_pointwise_accuracy),
+        cmocka_unit_test(test_silu_extreme_inputs),
+        cmocka_unit_test(test_silu_propagates_nan),
+        cmocka_unit_test(test_silu_gradcheck),
+        cmocka_unit_test(test_silu_backward_accumulates_and_skips_null),
+        cmocka_unit_test(test_silu_thread_count_independent),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    fd_scratch_release();
+    return failed;
+}
