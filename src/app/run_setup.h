@@ -4,10 +4,20 @@
 #define FEDDIFF_APP_RUN_SETUP_H
 
 #include "feddiff/config.h"
+#include "feddiff/dataset.h"
 #include "feddiff/diffusion.h"
+#include "feddiff/local_train.h"
 #include "feddiff/model.h"
+#include "feddiff/partition.h"
 
 enum fd_schedule_kind fd_setup_schedule_kind(const fd_config *cfg);
 fd_sampler_config fd_setup_sampler(const fd_config *cfg);
+fd_dataset_spec fd_setup_dataset_spec(const fd_config *cfg);
+fd_partition_config fd_setup_partition_config(const fd_config *cfg);
+/* The network for this dataset's samples: the UNet for images, the MLP for vectors; with a
+ * class table when model.classes is set and n_clients client-embedding rows (0: none). */
+fd_model_config fd_setup_model_config(const fd_config *cfg, const fd_dataset *ds, int n_clients);
+/* Local training settings; total_steps sets the warm-up length (train.warmup x total). */
+fd_local_config fd_setup_local_config(const fd_config *cfg, long total_steps);
 
 #endif
