@@ -36,9 +36,10 @@ int fd_idx_load(const char *path, fd_idx_info *info, uint8_t **data);
 
 /* Read only the items indices[0..n) (any order, repeats allowed) into out[j * item_size ...]:
  * the file is streamed once through a small buffer, so memory stays at the output size plus
- * 8 bytes per item of the file. Every index must be below the file's item count (an error names
- * the first that is not). The whole file is read, so its exact length is checked. */
-int fd_idx_read_items(const char *path, const uint32_t *indices, size_t n, fd_idx_info *info,
+ * 8 bytes per item of the file. `item_size` is the caller's: a file whose items have another
+ * size, or fewer items than an index needs, is an error before anything is written. The whole
+ * file is read, so its exact length is checked. */
+int fd_idx_read_items(const char *path, size_t item_size, const uint32_t *indices, size_t n,
                       uint8_t *out);
 
 #endif

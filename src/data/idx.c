@@ -203,12 +203,20 @@ int fd_idx_load(const char *path, fd_idx_info *info, uint8_t **data)
     return 0;
 }
 
-int fd_idx_read_items(const char *path, const uint32_t *indices, size_t n, fd_idx_info *info,
+int fd_idx_read_items(const char *path, size_t item_size, const uint32_t *indices, size_t n,
                       uint8_t *out)
 {
-    gzFile f = open_idx(path, info);
+    fd_idx_info header;
+    const fd_idx_info *info = &header;
+    gzFile f = open_idx(path, &header);
     if (!f) return -1;
     if (!info->gzip && check_raw_length(path, info) != 0) {
+        gzclose(f);
+        return -1;
+    }
+    if (info->item_size != item_size) {
+        fd_set_error("%s: items of %zu bytes, but %zu expected", path, info->item_size,
+                     item_size);
         gzclose(f);
         return -1;
     }
@@ -224,7 +232,7 @@ int fd_idx_read_items(const char *path, const uint32_t *indices, size_t n, fd_id
      * serves them all in file order, repeats included. */
     const size_t none = (size_t)-1;
     size_t *head = fd_malloc(info->count * sizeof *head);
-    size_t *next = fd_malloc((n ? n : 1) * sizeof *next);
+    size_t *next = fd_malloc(n * sizeof *next);
     for (size_t i = 0; i < info->count; i++) head[i] = none;
     for (size_t j = n; j-- > 0;) {
         next[j] = head[indices[j]];

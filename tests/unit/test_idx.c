@@ -109,7 +109,7 @@ static void check_reads_back(const char *path, const uint8_t *file, bool gzip)
     enum { N = sizeof want / sizeof want[0] };
     uint8_t got[N * 15];
     memset(got, 0xAB, sizeof got);
-    assert_int_equal(fd_idx_read_items(path, want, N, &info, got), 0);
+    assert_int_equal(fd_idx_read_items(path, 15, want, N, got), 0);
     for (int j = 0; j < N; j++) assert_memory_equal(got + 15 * j, file + 16 + 15 * want[j], 15);
 }
 
@@ -199,7 +199,7 @@ static void test_wrong_length(void **state)
     expect_error(fd_idx_probe(path, &info), path, "truncated");
     expect_error(fd_idx_load(path, &info, &data), path, "truncated");
     assert_null(data);
-    expect_error(fd_idx_read_items(path, &last, 1, &info, one), path, "truncated");
+    expect_error(fd_idx_read_items(path, 16, &last, 1, one), path, "truncated");
 
     /* Longer than the header says: a larger buffer with a zero byte appended. */
     uint8_t *longer = fd_malloc(n + 1);
@@ -214,12 +214,14 @@ static void test_wrong_length(void **state)
     assert_int_equal(fd_idx_probe(path, &info), 0);
     expect_error(fd_idx_load(path, &info, &data), path, "file ends after 159 of 160 data bytes");
     write_gzip(path, longer, n + 1);
-    expect_error(fd_idx_read_items(path, &last, 1, &info, one), path, "trailing bytes");
+    expect_error(fd_idx_read_items(path, 16, &last, 1, one), path, "trailing bytes");
 
     write_bytes(path, file, n);
     const uint32_t beyond = 10;
-    expect_error(fd_idx_read_items(path, &beyond, 1, &info, one), path,
+    expect_error(fd_idx_read_items(path, 16, &beyond, 1, one), path,
                  "item 10 requested but the file holds 10 items");
+    expect_error(fd_idx_read_items(path, 15, &last, 1, one), path,
+                 "items of 16 bytes, but 15 expected");
     free(longer);
     free(file);
 }
