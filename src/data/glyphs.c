@@ -58,7 +58,7 @@ static const float MAX_ROTATION = 0.24f; /* radians, about 14 degrees */
 static const float SCALE_LO = 0.82f, SCALE_HI = 1.08f;
 static const float ASPECT_LO = 0.85f, ASPECT_HI = 1.15f;
 static const float MAX_SHEAR = 0.30f;
-static const float MAX_SHIFT = 1.5f; /* pixels */
+static const float MAX_SHIFT = 1.5f; /* pixels, of the centre of mass from the image centre */
 static const float WIDTH_LO = 1.8f, WIDTH_HI = 3.6f;
 static const float INK_LO = 0.78f, INK_HI = 1.0f;
 static const float MAX_WARP = 0.045f; /* unit-box displacement of the smooth warp */
@@ -138,6 +138,42 @@ static void stamp_segment(float *dist, point a, point b, float reach)
     }
 }
 
+/* Place the glyph as MNIST's digits are: its centre of mass (here of the strokes' centre lines)
+ * at (target_x, target_y); then keep the ink off the outer ring of pixels, shrinking the glyph
+ * about its centre if it is too large for the frame and moving it inside. `reach` is how far
+ * from a stroke's centre line ink can fall. */
+static void place(point *pts, int n, float target_x, float target_y, float reach)
+{
+    float mass = 0, mx = 0, my = 0;
+    for (int i = 1; i < n; i++) {
+        if (pts[i].starts_stroke) continue;
+        float len = hypotf(pts[i].x - pts[i - 1].x, pts[i].y - pts[i - 1].y);
+        mass += len;
+        mx += len * 0.5f * (pts[i].x + pts[i - 1].x);
+        my += len * 0.5f * (pts[i].y + pts[i - 1].y);
+    }
+    float dx = target_x - mx / mass, dy = target_y - my / mass;
+    float x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        pts[i].x += dx;
+        pts[i].y += dy;
+        x0 = fminf(x0, pts[i].x);
+        x1 = fmaxf(x1, pts[i].x);
+        y0 = fminf(y0, pts[i].y);
+        y1 = fmaxf(y1, pts[i].y);
+    }
+    const float lo = 1.0f + reach, hi = (float)FD_GLYPHS_SIZE - 1.0f - reach;
+    float shrink = fminf(1.0f, (hi - lo) / fmaxf(x1 - x0, y1 - y0));
+    float cx = 0.5f * (x0 + x1), cy = 0.5f * (y0 + y1);
+    float half_w = 0.5f * shrink * (x1 - x0), half_h = 0.5f * shrink * (y1 - y0);
+    float nx = fminf(fmaxf(cx, lo + half_w), hi - half_w);
+    float ny = fminf(fmaxf(cy, lo + half_h), hi - half_h);
+    for (int i = 0; i < n; i++) {
+        pts[i].x = nx + shrink * (pts[i].x - cx);
+        pts[i].y = ny + shrink * (pts[i].y - cy);
+    }
+}
+
 /* Draw `label` in the style given by u[P_COUNT] (uniforms in (0, 1)) with ink noise
  * noise[784] (uniforms in (0, 1)). */
 static void draw(int label, const float *u, const float *noise, uint8_t *image)
@@ -151,8 +187,6 @@ static void draw(int label, const float *u, const float *noise, uint8_t *image)
     float aspect = lerp(ASPECT_LO, ASPECT_HI, u[P_ASPECT]);
     float sx = scale * aspect, sy = scale / aspect;
     float shear = MAX_SHEAR * (2 * u[P_SHEAR] - 1);
-    float cx = 0.5f * FD_GLYPHS_SIZE + MAX_SHIFT * (2 * u[P_SHIFT_X] - 1);
-    float cy = 0.5f * FD_GLYPHS_SIZE + MAX_SHIFT * (2 * u[P_SHIFT_Y] - 1);
     float cr = cosf(rot), sr = sinf(rot);
     const float *amp = u + P_WARP, *phase = u + P_WARP + 4;
     for (int i = 0; i < n; i++) {
@@ -165,11 +199,13 @@ static void draw(int label, const float *u, const float *noise, uint8_t *image)
         float qx = x + wx - 0.5f, qy = y + wy - 0.5f;
         qx = sx * (qx - shear * qy);
         qy = sy * qy;
-        pts[i].x = cx + cr * qx - sr * qy;
-        pts[i].y = cy + sr * qx + cr * qy;
+        pts[i].x = cr * qx - sr * qy;
+        pts[i].y = sr * qx + cr * qy;
     }
 
     float half_width = 0.5f * lerp(WIDTH_LO, WIDTH_HI, u[P_WIDTH]);
+    place(pts, n, 0.5f * FD_GLYPHS_SIZE + MAX_SHIFT * (2 * u[P_SHIFT_X] - 1),
+          0.5f * FD_GLYPHS_SIZE + MAX_SHIFT * (2 * u[P_SHIFT_Y] - 1), half_width + EDGE);
     float dist[FD_GLYPHS_SIZE * FD_GLYPHS_SIZE];
     for (int p = 0; p < FD_GLYPHS_SIZE * FD_GLYPHS_SIZE; p++) dist[p] = 1e9f;
     float reach = half_width + EDGE;
