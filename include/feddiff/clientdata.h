@@ -18,16 +18,16 @@
 #include "feddiff/partition.h"
 
 typedef struct {
-    int client;            /* global client id */
-    size_t first;          /* local index of its first train sample */
+    int client;   /* global client id */
+    size_t first; /* local index of its first train sample */
     size_t n_train, n_test;
 } fd_client_slice;
 
 typedef struct {
     int n_clients;
-    fd_client_slice *clients; /* [n_clients] */
-    size_t count;             /* samples held */
-    size_t sample_size;       /* bytes per image, or floats per vector */
+    fd_client_slice *clients;    /* [n_clients] */
+    size_t count;                /* samples held */
+    size_t sample_size;          /* bytes per image, or floats per vector */
     int height, width, channels; /* images; 0 for vector data */
     int dim;                     /* vector data; 0 for images */
     uint8_t *images;             /* [count][height][width][channels], or NULL */

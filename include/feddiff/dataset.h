@@ -20,7 +20,12 @@
 
 #include "feddiff/gmm.h"
 
-enum fd_dataset_kind { FD_DATASET_MNIST, FD_DATASET_FASHION_MNIST, FD_DATASET_GLYPHS, FD_DATASET_GMM };
+enum fd_dataset_kind {
+    FD_DATASET_MNIST,
+    FD_DATASET_FASHION_MNIST,
+    FD_DATASET_GLYPHS,
+    FD_DATASET_GMM
+};
 
 /* The built-in generators take the split as their stream number: these values are part of
  * reproducibility. */
@@ -28,9 +33,9 @@ enum fd_split { FD_SPLIT_TRAIN = 0, FD_SPLIT_TEST = 1 };
 
 /* What to open; fd_dataset_spec_defaults fills every field. */
 typedef struct {
-    const char *name; /* "mnist", "fashion-mnist", "builtin:glyphs", "builtin:gmm" */
-    const char *dir;  /* folder of downloaded datasets; NULL or "": see fd_data_dir */
-    uint64_t seed;    /* built-in datasets: the dataset is a pure function of it */
+    const char *name;             /* "mnist", "fashion-mnist", "builtin:glyphs", "builtin:gmm" */
+    const char *dir;              /* folder of downloaded datasets; NULL or "": see fd_data_dir */
+    uint64_t seed;                /* built-in datasets: the dataset is a pure function of it */
     size_t train_size, test_size; /* built-in datasets: samples per split (60000, 10000) */
     int gmm_components;           /* builtin:gmm: K (2) */
     int gmm_dim;                  /* builtin:gmm: d (2) */

@@ -3,8 +3,9 @@
  * Each class is a digit of a small stroke font (line and elliptic-arc segments). A sample draws
  * its digit with a smooth random warp of the strokes, a random affine map (rotation, scale,
  * aspect, shear, translation), a random stroke width and ink level, and mild multiplicative ink
- * noise, then rasterises it with anti-aliased edges, centred like MNIST (the digit spans about
- * 20 pixels). Background pixels are exactly 0.
+ * noise, then rasterises it with anti-aliased edges, placed like MNIST's digits (in a box of
+ * about 20 pixels, centre of mass near the image centre). Background pixels, and always the
+ * outer ring of pixels, are exactly 0. docs/data.md lists the style ranges.
  *
  * Sample `index` of a split is a pure function of (seed, split, index) through the counter RNG
  * (FD_RNG_DATA): any subset can be generated without the rest, by any rank or thread, in any

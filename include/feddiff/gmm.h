@@ -49,7 +49,6 @@ double fd_gmm_log_density(const fd_gmm *g, const float *weights, const float *x)
 /* The maximum-likelihood mixing weights of samples x[n][dim] with the components fixed: EM from
  * uniform weights for `iterations` steps (the log-likelihood is concave in the weights, so EM
  * converges to the unique maximum). weights[K] out. */
-void fd_gmm_fit_weights(const fd_gmm *g, const float *x, size_t n, int iterations,
-                        float *weights);
+void fd_gmm_fit_weights(const fd_gmm *g, const float *x, size_t n, int iterations, float *weights);
 
 #endif

@@ -94,8 +94,7 @@ void fd_partition_print(const fd_partition *p, FILE *out, const char *dataset, i
  * train_index, test_offset, test_index, train_hist, test_hist, unseen, each with a
  * "description" attribute, and the settings as attributes of the group. HDF5 failures are
  * fatal (FD_CHECK_H5). */
-void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name,
-                           const char *dataset);
+void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset);
 /* Create (or replace) the HDF5 file `path` holding group "partition": written to path.tmp and
  * renamed. -1 with an error when the file cannot be created. */
 int fd_partition_save(const fd_partition *p, const char *path, const char *dataset);

@@ -135,7 +135,9 @@ int fd_dataset_open(fd_dataset *ds, const fd_dataset_spec *spec, enum fd_split s
     }
     switch (ds->kind) {
     case FD_DATASET_MNIST:
-    case FD_DATASET_FASHION_MNIST: rc = open_real(ds, fd_data_dir(spec->dir)); break;
+    case FD_DATASET_FASHION_MNIST:
+        rc = open_real(ds, fd_data_dir(spec->dir));
+        break;
     case FD_DATASET_GLYPHS:
         ds->count = size;
         ds->n_classes = FD_GLYPHS_CLASSES;

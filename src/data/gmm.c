@@ -16,13 +16,12 @@ int fd_gmm_init(fd_gmm *g, int components, int dim, float radius, float sigma, u
 {
     memset(g, 0, sizeof *g);
     if (components < 1 || components > FD_GMM_MAX_COMPONENTS) {
-        fd_set_error("builtin:gmm: %d components; use 1 to %d", components,
-                     FD_GMM_MAX_COMPONENTS);
+        fd_set_error("builtin:gmm: %d components; use 1 to %d", components, FD_GMM_MAX_COMPONENTS);
         return -1;
     }
     if (dim < 1 || !(radius >= 0) || !(sigma > 0)) {
-        fd_set_error("builtin:gmm: needs dim >= 1, radius >= 0 and sigma > 0 (got %d, %g, %g)",
-                     dim, (double)radius, (double)sigma);
+        fd_set_error("builtin:gmm: needs dim >= 1, radius >= 0 and sigma > 0 (got %d, %g, %g)", dim,
+                     (double)radius, (double)sigma);
         return -1;
     }
     g->components = components;
@@ -62,7 +61,8 @@ uint8_t fd_gmm_label(const fd_gmm *g, uint32_t split, uint64_t index)
 void fd_gmm_labels(const fd_gmm *g, uint32_t split, size_t n, uint8_t *labels)
 {
     fd_rng s = fd_rng_stream(g->seed, FD_RNG_DATA, GMM_ROUND + split, 0, STEP_LABEL);
-    for (size_t i = 0; i < n; i++) labels[i] = (uint8_t)fd_rng_below(&s, i, (uint32_t)g->components);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (uint8_t)fd_rng_below(&s, i, (uint32_t)g->components);
 }
 
 void fd_gmm_sample(const fd_gmm *g, uint32_t split, uint64_t index, float *x)
@@ -120,14 +120,14 @@ double fd_gmm_log_density(const fd_gmm *g, const float *weights, const float *x)
     return log_sum_weighted(a, w, g->components);
 }
 
-void fd_gmm_fit_weights(const fd_gmm *g, const float *x, size_t n, int iterations,
-                        float *weights)
+void fd_gmm_fit_weights(const fd_gmm *g, const float *x, size_t n, int iterations, float *weights)
 {
     const int K = g->components;
     double w[FD_GMM_MAX_COMPONENTS], next[FD_GMM_MAX_COMPONENTS], a[FD_GMM_MAX_COMPONENTS];
     for (int k = 0; k < K; k++) w[k] = 1.0 / K;
     double *logp = fd_malloc(sizeof(double) * n * (size_t)K);
-    for (size_t i = 0; i < n; i++) component_log_densities(g, x + i * (size_t)g->dim, logp + i * (size_t)K);
+    for (size_t i = 0; i < n; i++)
+        component_log_densities(g, x + i * (size_t)g->dim, logp + i * (size_t)K);
     for (int it = 0; it < iterations && n > 0; it++) {
         for (int k = 0; k < K; k++) next[k] = 0;
         for (size_t i = 0; i < n; i++) {

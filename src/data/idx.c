@@ -20,12 +20,18 @@ enum {
 static const char *type_name(int code)
 {
     switch (code) {
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "unknown";
+    case 0x09:
+        return "signed byte";
+    case 0x0B:
+        return "int16";
+    case 0x0C:
+        return "int32";
+    case 0x0D:
+        return "float32";
+    case 0x0E:
+        return "float64";
+    default:
+        return "unknown";
     }
 }
 
@@ -147,8 +153,8 @@ static int check_raw_length(const char *path, const fd_idx_info *info)
     if (have > want) {
         fd_set_error("%s: file has %llu bytes, %llu more than its header (%zu items of %zu bytes) "
                      "describes",
-                     path, (unsigned long long)have, (unsigned long long)(have - want),
-                     info->count, info->item_size);
+                     path, (unsigned long long)have, (unsigned long long)(have - want), info->count,
+                     info->item_size);
         return -1;
     }
     return 0;
@@ -215,15 +221,14 @@ int fd_idx_read_items(const char *path, size_t item_size, const uint32_t *indice
         return -1;
     }
     if (info->item_size != item_size) {
-        fd_set_error("%s: items of %zu bytes, but %zu expected", path, info->item_size,
-                     item_size);
+        fd_set_error("%s: items of %zu bytes, but %zu expected", path, info->item_size, item_size);
         gzclose(f);
         return -1;
     }
     for (size_t j = 0; j < n; j++) {
         if (indices[j] >= info->count) {
-            fd_set_error("%s: item %u requested but the file holds %zu items", path,
-                         indices[j], info->count);
+            fd_set_error("%s: item %u requested but the file holds %zu items", path, indices[j],
+                         info->count);
             gzclose(f);
             return -1;
         }
@@ -244,10 +249,10 @@ int fd_idx_read_items(const char *path, size_t item_size, const uint32_t *indice
     uint64_t total = (uint64_t)info->count * info->item_size;
     int rc = 0;
     for (size_t first = 0; first < info->count && rc == 0; first += items_per_chunk) {
-        size_t items = info->count - first < items_per_chunk ? info->count - first
-                                                             : items_per_chunk;
-        rc = read_exact(f, path, chunk, items * info->item_size,
-                        (uint64_t)first * info->item_size, total, "data");
+        size_t items =
+            info->count - first < items_per_chunk ? info->count - first : items_per_chunk;
+        rc = read_exact(f, path, chunk, items * info->item_size, (uint64_t)first * info->item_size,
+                        total, "data");
         for (size_t i = 0; i < items && rc == 0; i++)
             for (size_t j = head[first + i]; j != none; j = next[j])
                 memcpy(out + j * info->item_size, chunk + i * info->item_size, info->item_size);

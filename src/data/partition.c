@@ -152,11 +152,11 @@ static void normalise_logs(double *p, size_t n)
 
 typedef struct {
     const fd_partition_config *cfg;
-    size_t n;              /* samples */
-    int K, L;              /* clients, classes */
+    size_t n;                    /* samples */
+    int K, L;                    /* clients, classes */
     const uint32_t *class_total; /* [L] */
-    size_t min_client;     /* fewest samples (train + test) a client may hold */
-    uint32_t *counts;      /* [K][L] */
+    size_t min_client;           /* fewest samples (train + test) a client may hold */
+    uint32_t *counts;            /* [K][L] */
 } plan;
 
 /* Stratified fill for given client sizes: the samples, sorted by class, are dealt so that
@@ -275,8 +275,8 @@ static void plan_dirichlet(plan *pl)
     double *p = fd_malloc((size_t)pl->K * sizeof *p);
     for (int c = 0; c < pl->L; c++) {
         for (int k = 0; k < pl->K; k++) {
-            fd_rng s = fd_rng_stream(pl->cfg->seed, FD_RNG_PARTITION, PHASE_DIRICHLET,
-                                     (uint32_t)k, (uint32_t)c);
+            fd_rng s = fd_rng_stream(pl->cfg->seed, FD_RNG_PARTITION, PHASE_DIRICHLET, (uint32_t)k,
+                                     (uint32_t)c);
             p[k] = log_gamma_variate(&s, pl->cfg->alpha);
         }
         normalise_logs(p, (size_t)pl->K);
@@ -495,10 +495,18 @@ int fd_partition_build(fd_partition *p, const fd_partition_config *cfg, const ui
                .counts = fd_calloc(K * L, sizeof(uint32_t))};
     int rc = 0;
     switch (cfg->method) {
-    case FD_PARTITION_IID: plan_iid(&pl); break;
-    case FD_PARTITION_DIRICHLET: plan_dirichlet(&pl); break;
-    case FD_PARTITION_SHARDS: rc = plan_shards(&pl); break;
-    case FD_PARTITION_QUANTITY: plan_quantity(&pl); break;
+    case FD_PARTITION_IID:
+        plan_iid(&pl);
+        break;
+    case FD_PARTITION_DIRICHLET:
+        plan_dirichlet(&pl);
+        break;
+    case FD_PARTITION_SHARDS:
+        rc = plan_shards(&pl);
+        break;
+    case FD_PARTITION_QUANTITY:
+        plan_quantity(&pl);
+        break;
     }
 
     /* Test parts, stratified: round(test_fraction x client samples), split over the client's
@@ -538,7 +546,8 @@ int fd_partition_build(fd_partition *p, const fd_partition_config *cfg, const ui
     return rc;
 }
 
-/* ---- the table --------------------------------------------------------------------------------- */
+/* ---- the table ---------------------------------------------------------------------------------
+ */
 
 static int compare_size(const void *a, const void *b)
 {
@@ -572,8 +581,8 @@ void fd_partition_print(const fd_partition *p, FILE *out, const char *dataset, i
     const fd_partition_config *cfg = &p->config;
     const size_t K = (size_t)p->n_clients, L = (size_t)p->n_classes;
     fprintf(out, "partition of %s: %zu samples, %d classes, %d clients (%d seen + %d unseen)\n",
-            dataset, p->n_samples, p->n_classes, p->n_clients,
-            p->n_clients - cfg->unseen_clients, cfg->unseen_clients);
+            dataset, p->n_samples, p->n_classes, p->n_clients, p->n_clients - cfg->unseen_clients,
+            cfg->unseen_clients);
     fprintf(out, "method %s", method_names[cfg->method]);
     if (cfg->method == FD_PARTITION_DIRICHLET || cfg->method == FD_PARTITION_QUANTITY)
         fprintf(out, ", alpha %g", cfg->alpha);
@@ -611,7 +620,8 @@ void fd_partition_print(const fd_partition *p, FILE *out, const char *dataset, i
     for (size_t k = K - tail; k < K; k++) print_row(p, out, (int)k, width);
 }
 
-/* ---- HDF5 -------------------------------------------------------------------------------------- */
+/* ---- HDF5 --------------------------------------------------------------------------------------
+ */
 
 static void attr_string(hid_t obj, const char *name, const char *value)
 {
@@ -666,8 +676,7 @@ static void write_array(hid_t group, const char *name, int rank, const hsize_t *
     FD_CHECK_H5(H5Sclose(space));
 }
 
-void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name,
-                           const char *dataset)
+void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset)
 {
     const fd_partition_config *cfg = &p->config;
     const size_t K = (size_t)p->n_clients, L = (size_t)p->n_classes;
@@ -695,10 +704,9 @@ void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name,
                 p->train_offset,
                 "[n_clients + 1] client c's train samples are train_index[train_offset[c]:"
                 "train_offset[c+1]]");
-    write_array(group, "train_index", 1, &n_train, H5T_STD_U32LE, H5T_NATIVE_UINT32,
-                p->train_index, "[n_train] dataset indices of the train samples, client by client");
-    write_array(group, "test_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64,
-                p->test_offset,
+    write_array(group, "train_index", 1, &n_train, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->train_index,
+                "[n_train] dataset indices of the train samples, client by client");
+    write_array(group, "test_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64, p->test_offset,
                 "[n_clients + 1] client c's test samples are test_index[test_offset[c]:"
                 "test_offset[c+1]]");
     write_array(group, "test_index", 1, &n_test, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->test_index,

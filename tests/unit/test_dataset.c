@@ -240,8 +240,8 @@ static void test_data_dir(void **state)
     free(labels);
 }
 
-static void check_client_data(const fd_client_data *cd, const fd_dataset *ds,
-                              const fd_partition *p, const int *clients, int n)
+static void check_client_data(const fd_client_data *cd, const fd_dataset *ds, const fd_partition *p,
+                              const int *clients, int n)
 {
     assert_int_equal(cd->n_clients, n);
     size_t at = 0, size = fd_dataset_sample_size(ds);
@@ -253,8 +253,9 @@ static void check_client_data(const fd_client_data *cd, const fd_dataset *ds,
         assert_int_equal(s->n_train, fd_partition_train_count(p, clients[j]));
         assert_int_equal(s->n_test, fd_partition_test_count(p, clients[j]));
         for (size_t i = 0; i < s->n_train + s->n_test; i++, at++) {
-            uint32_t index = i < s->n_train ? p->train_index[p->train_offset[clients[j]] + i]
-                                            : p->test_index[p->test_offset[clients[j]] + i - s->n_train];
+            uint32_t index = i < s->n_train
+                                 ? p->train_index[p->train_offset[clients[j]] + i]
+                                 : p->test_index[p->test_offset[clients[j]] + i - s->n_train];
             assert_int_equal(cd->index[at], index);
             assert_int_equal(cd->labels[at], ds->labels[index]);
             if (fd_dataset_is_image(ds)) {

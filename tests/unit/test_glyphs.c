@@ -48,7 +48,8 @@ static void test_labels_uniform(void **state)
     for (int i = 0; i < N; i++) count[labels[i]]++;
     double expect = (double)N / FD_GLYPHS_CLASSES, sd = sqrt(expect * 0.9);
     for (int c = 0; c < FD_GLYPHS_CLASSES; c++)
-        if (fabs(count[c] - expect) > 5 * sd) fail_msg("class %d: %d samples of %d", c, count[c], N);
+        if (fabs(count[c] - expect) > 5 * sd)
+            fail_msg("class %d: %d samples of %d", c, count[c], N);
     free(labels);
 }
 

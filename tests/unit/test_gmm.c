@@ -63,7 +63,8 @@ static void test_samples(void **state)
     }
     for (int k = 0; k < K; k++) {
         assert_true(fabs(count[k] - N / 3.0) < 5 * sqrt(N * 2.0 / 9.0));
-        for (int d = 0; d < D; d++) assert_true(fabs(sum[k][d] / count[k]) < 5 * 0.7 / sqrt(count[k]));
+        for (int d = 0; d < D; d++)
+            assert_true(fabs(sum[k][d] / count[k]) < 5 * 0.7 / sqrt(count[k]));
         double var = sum2[k] / (count[k] * D);
         assert_true(fabs(var / (0.7 * 0.7) - 1) < 0.05);
     }
@@ -119,7 +120,8 @@ static void test_fit_weights(void **state)
     float w[2];
     fd_gmm_fit_weights(&g, x, WANT, 200, w);
     assert_true(fabs(w[0] + w[1] - 1) < 1e-5);
-    if (fabs(w[0] - 0.8) > 0.02) fail_msg("fitted weights (%.4f, %.4f), want (0.8, 0.2)", w[0], w[1]);
+    if (fabs(w[0] - 0.8) > 0.02)
+        fail_msg("fitted weights (%.4f, %.4f), want (0.8, 0.2)", w[0], w[1]);
     free(x);
     fd_gmm_free(&g);
 }

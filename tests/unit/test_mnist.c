@@ -68,7 +68,8 @@ static void check_dataset(const char *name)
     t0 = fd_now();
     assert_int_equal(fd_dataset_read_images(&train, pick, 5, images), 0);
     double t_pick = fd_now() - t0;
-    for (int j = 0; j < 5; j++) assert_memory_equal(images + 784 * j, all + 784 * (size_t)pick[j], 784);
+    for (int j = 0; j < 5; j++)
+        assert_memory_equal(images + 784 * j, all + 784 * (size_t)pick[j], 784);
     print_message("      %s: whole training images %.0f ms, 5 selected %.0f ms\n", name,
                   t_load * 1e3, t_pick * 1e3);
     free(all);

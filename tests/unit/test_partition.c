@@ -64,7 +64,8 @@ static void check_invariants(const fd_partition *p, const fd_partition_config *c
             }
             assert_memory_equal(hist, want, L * sizeof *hist);
         }
-        size_t train = fd_partition_train_count(p, (int)k), test = fd_partition_test_count(p, (int)k);
+        size_t train = fd_partition_train_count(p, (int)k),
+               test = fd_partition_test_count(p, (int)k);
         size_t total = train + test;
         assert_int_equal(test, (size_t)floor(cfg->test_fraction * (double)total + 0.5));
         assert_true(train >= cfg->min_samples);
@@ -162,7 +163,8 @@ static void test_iid_is_stratified(void **state)
         for (int c = 0; c < L; c++) {
             double cell = p.train_hist[k * L + c] + p.test_hist[k * L + c];
             double expect = (double)size * class_total[c] / N;
-            if (fabs(cell - expect) > 2) fail_msg("client %d class %d: %g, expected %g", k, c, cell, expect);
+            if (fabs(cell - expect) > 2)
+                fail_msg("client %d class %d: %g, expected %g", k, c, cell, expect);
         }
     }
     fd_partition_free(&p);
@@ -291,7 +293,8 @@ static void test_quantity_skews_sizes_not_labels(void **state)
         for (int c = 0; c < L; c++) {
             double cell = p.train_hist[k * L + c] + p.test_hist[k * L + c];
             double expect = (double)size * class_total[c] / N;
-            if (fabs(cell - expect) > 2) fail_msg("client %d class %d: %g, expected %g", k, c, cell, expect);
+            if (fabs(cell - expect) > 2)
+                fail_msg("client %d class %d: %g, expected %g", k, c, cell, expect);
         }
     }
     assert_true(hi > 20 * lo); /* alpha 0.3 over 40 clients: strongly skewed sizes */
@@ -319,7 +322,8 @@ static void test_thousand_clients_alpha_001(void **state)
         best = t < best ? t : best;
         if (rep < 2) fd_partition_free(&p);
     }
-    print_message("      1,000 clients, alpha 0.01, 60,000 samples: %.1f ms (best of 3)\n", best * 1e3);
+    print_message("      1,000 clients, alpha 0.01, 60,000 samples: %.1f ms (best of 3)\n",
+                  best * 1e3);
     assert_true(best < 0.5);
     check_invariants(&p, &cfg, labels, N, L);
     assert_true(mean_classes_held(&p) < 2.0);
@@ -363,8 +367,9 @@ static void test_errors_name_the_setting(void **state)
     uint8_t *labels = make_labels(N, L, 8);
     fd_partition_config cfg = config(FD_PARTITION_DIRICHLET, 10);
     cfg.min_samples = 91; /* needs 101 per client with test fraction 0.1 */
-    expect_error(&cfg, labels, N, L, "partition.min_samples = 91 train samples per client needs "
-                                     "101 samples per client");
+    expect_error(&cfg, labels, N, L,
+                 "partition.min_samples = 91 train samples per client needs "
+                 "101 samples per client");
     cfg.min_samples = 90;
     fd_partition p;
     build_ok(&p, &cfg, labels, N, L); /* exactly enough: 10 x 100 */
