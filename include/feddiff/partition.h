@@ -92,8 +92,9 @@ void fd_partition_print(const fd_partition *p, FILE *out, const char *dataset, i
 
 /* Write the partition as group `name` under `loc` (a file or group): datasets train_offset,
  * train_index, test_offset, test_index, train_hist, test_hist, unseen, each with a
- * "description" attribute, and the settings as attributes of the group. HDF5 failures are
- * fatal (FD_CHECK_H5). */
+ * "description" attribute, and the settings as attributes of the group. Serial calls: use a
+ * file that one rank opened alone (every rank holds the same partition, so rank 0 writes it).
+ * HDF5 failures are fatal (FD_CHECK_H5). */
 void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset);
 /* Create (or replace) the HDF5 file `path` holding group "partition": written to path.tmp and
  * renamed. -1 with an error when the file cannot be created. */
