@@ -15,7 +15,6 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"sample", fd_cmd_sample, "draw samples from a checkpoint: feddiff sample --checkpoint FILE"},
     {"train", fd_cmd_train, "train a model: feddiff train --config FILE [--set section.key=value]..."},
     {"sample", fd_cmd_sample, "draw samples from a checkpoint: feddiff sample --checkpoint FILE"},
     {"config", fd_cmd_config, "print the resolved configuration (--doc: every key documented)"},
