@@ -89,7 +89,7 @@ static void write_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff,
     }
     fd_model_swap_ema(m);
 
-    char path[4200], desc[64];
+    char path[4200], desc[FD_CONFIG_STR + 32];
     snprintf(desc, sizeof desc, "%s, %d steps", cfg->diffusion.sampler, sc.steps);
     fd_sample_batch out = {.n = n, .data = x, .labels = labels, .checkpoint = checkpoint,
                            .sampler = desc};

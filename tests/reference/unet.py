@@ -15,7 +15,8 @@ def timestep_embedding(t, dim):
     half = dim // 2
     freqs = torch.exp(torch.arange(half, dtype=torch.float64) * -(math.log(10000.0) / (half - 1)))
     args = t.to(torch.float64)[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(args), torch.cos(args)], dim=1).to(torch.float32)
+    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+    return emb if t.dtype == torch.float64 else emb.to(torch.float32)
 
 
 class ResBlock(nn.Module):
