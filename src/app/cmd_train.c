@@ -55,6 +55,17 @@ static int load_pooled(const fd_config *cfg, fd_dataset *ds, pooled_data *pool)
     return rc;
 }
 
+/* Keep the last out.keep checkpoints: delete the one that just fell out of the window. */
+static void remove_old_checkpoint(const fd_config *cfg, long round)
+{
+    const long every = cfg->out.checkpoint_every > 0 ? cfg->out.checkpoint_every : cfg->fed.rounds;
+    const long old = round - (long)cfg->out.keep * every;
+    if (old <= 0 || !fd_app_is_root()) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoint-%06ld.h5", cfg->out.dir, old);
+    remove(path); /* absent when it was never written: nothing to do */
+}
+
 static void format_duration(char *buf, size_t size, double seconds)
 {
     long s = (long)(seconds + 0.5);
@@ -191,6 +202,7 @@ int fd_cmd_train(int argc, char **argv)
                      st.round);
             if (fd_checkpoint_write(checkpoint, MPI_COMM_WORLD, &cfg, m, &st) != 0)
                 fd_die_on_error();
+            remove_old_checkpoint(&cfg, st.round);
         }
     }
     char took[32];

@@ -102,7 +102,7 @@ static const key_spec keys[] = {
     {"fed", "clients", T_INT, FIELD(fed.clients), NO_COUNT, "10", ANY, 1, 1e7,
      "simulated clients (including unseen ones)"},
     {"fed", "rounds", T_INT, FIELD(fed.rounds), NO_COUNT, "20", ANY, 1, 1e9,
-     "communication rounds (for `central`: epochs of `local_steps` steps)"},
+     "communication rounds (for `central`: blocks of `local_steps` steps, the unit of progress lines and checkpoints)"},
     {"fed", "clients_per_round", T_DOUBLE, FIELD(fed.clients_per_round), NO_COUNT, "1.0", ANY, 1e-9,
      1e7, "clients sampled per round: a fraction if at most 1, else a count"},
     {"fed", "server_opt", T_STRING, FIELD(fed.server_opt), NO_COUNT, "fedavg",
