@@ -183,34 +183,38 @@ static void permute_weight_taps(float *wy, const float *weight, int C_in, int C_
                 wy[((size_t)ci * KK + t) * C_out + co] = weight[((size_t)co * C_in + ci) * KK + t];
 }
 
-/* Stride 1: out[p][co] = bias[co] + sum over the taps inside the image of
- * y[(b, oh + kh - pad, ow + kw - pad) - p0][(kh*K + kw)*C + co] for p = (b, oh, ow) in
- * [p0, p1), whole images. The adjoint of col2im. */
-static void sum_taps(float *out, const float *y, const float *bias, size_t p0, size_t p1, int H,
-                     int W, int C, int K)
+/* Stride 1, K = 3, for the pixels p = (b, h, w) in [p0, p1), whole images:
+ *   dst[p][c] = first[c] + sum over the taps (kh, kw) of
+ *               src[(b, h + dir*(kh - 1), w + dir*(kw - 1)) - p0][(kh*3 + kw)*C + c],
+ * first = `base`, or dst[p] itself (accumulate) when base is NULL. dir = +1 is the forward's
+ * tap sum; dir = -1 is col2im written as a gather. Taps outside the image read `zero` (C
+ * zeros), so that each pixel is one branch-free vector loop over C. */
+static void sum_taps(float *restrict dst, const float *restrict src, const float *restrict base,
+                     const float *restrict zero, int dir, size_t p0, size_t p1, int H, int W,
+                     int C)
 {
-    const int pad = K / 2;
-    const size_t row = (size_t)K * K * C;
-    int oh = (int)(p0 / W % H), ow = (int)(p0 % W);
-    size_t image = p0 - ((size_t)oh * W + ow); /* first pixel of the current image */
+    const size_t row = (size_t)9 * C;
+    int h = (int)(p0 / W % H), w = (int)(p0 % W);
+    size_t image = p0 - ((size_t)h * W + w); /* first pixel of the current image */
     for (size_t p = p0; p < p1; p++) {
-        float *o = out + p * C;
-        for (int c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
-        for (int kh = 0; kh < K; kh++) {
-            const int ih = oh + kh - pad;
-            if (ih < 0 || ih >= H) continue;
-            for (int kw = 0; kw < K; kw++) {
-                const int iw = ow + kw - pad;
-                if (iw < 0 || iw >= W) continue;
-                const float *src =
-                    y + (image + (size_t)ih * W + iw - p0) * row + (size_t)(kh * K + kw) * C;
-                for (int c = 0; c < C; c++) o[c] += src[c];
+        const float *t[9];
+        for (int kh = 0; kh < 3; kh++)
+            for (int kw = 0; kw < 3; kw++) {
+                const int sh = h + dir * (kh - 1), sw = w + dir * (kw - 1);
+                const bool inside = sh >= 0 && sh < H && sw >= 0 && sw < W;
+                t[kh * 3 + kw] = inside ? src + (image + (size_t)sh * W + sw - p0) * row +
+                                              (size_t)(kh * 3 + kw) * C
+                                        : zero;
             }
-        }
-        if (++ow == W) {
-            ow = 0;
-            if (++oh == H) {
-                oh = 0;
+        float *d = dst + p * C;
+        const float *first = base ? base : d;
+        for (int c = 0; c < C; c++)
+            d[c] = first[c] + t[0][c] + t[1][c] + t[2][c] + t[3][c] + t[4][c] + t[5][c] +
+                   t[6][c] + t[7][c] + t[8][c];
+        if (++w == W) {
+            w = 0;
+            if (++h == H) {
+                h = 0;
                 image += (size_t)H * W;
             }
         }
@@ -256,10 +260,13 @@ static void forward_by_im2col(float *out, const float *inp, const float *weight,
 static void forward_by_taps(float *out, const float *inp, const float *weight,
                             const float *bias, const conv_shape *s)
 {
-    const int C_in = s->C_in, C_out = s->C_out, K = s->K;
-    const size_t y_row = (size_t)K * K * C_out;
-    float *wy = fd_scratch(SLOT_WEIGHTS, (size_t)C_in * y_row);
-    permute_weight_taps(wy, weight, C_in, C_out, K);
+    const int C_in = s->C_in, C_out = s->C_out;
+    const size_t y_row = (size_t)9 * C_out;
+    float *wy = fd_scratch(SLOT_WEIGHTS, (size_t)C_in * y_row + C_out);
+    permute_weight_taps(wy, weight, C_in, C_out, 3);
+    float *zero = wy + (size_t)C_in * y_row;
+    memset(zero, 0, sizeof(float) * C_out);
+    const float *base = bias ? bias : zero;
     const int threads = fd_threads();
     const chunking ch = make_chunking(s->positions, y_row, (size_t)s->H * s->W, threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -268,7 +275,7 @@ static void forward_by_taps(float *out, const float *inp, const float *weight,
         float *y = fd_scratch(SLOT_COLS, ch.size * y_row);
         fd_sgemm(false, false, (int)(p1 - p0), (int)y_row, C_in, 1.0f, inp + p0 * C_in, C_in, wy,
                  (int)y_row, 0.0f, y, (int)y_row);
-        sum_taps(out, y, bias, p0, p1, s->H, s->W, C_out, K);
+        sum_taps(out, y, base, zero, 1, p0, p1, s->H, s->W, C_out);
     }
 }
 
@@ -311,7 +318,8 @@ static void accumulate_parameter_grads(float *part, bool want_dweight, bool want
  * forward layout `wf`) gives the columns' gradient, which col2im adds into dinp; a 1x1
  * stride-1 convolution adds the product straight into dinp. */
 static void accumulate_input_grad(float *dinp, const float *dout, const float *wf,
-                                  const conv_shape *s, size_t p0, size_t p1, size_t cap)
+                                  const float *zero, const conv_shape *s, size_t p0, size_t p1,
+                                  size_t cap)
 {
     const int C_in = s->C_in, C_out = s->C_out, np = (int)(p1 - p0);
     if (is_pointwise(s)) {
@@ -322,7 +330,10 @@ static void accumulate_input_grad(float *dinp, const float *dout, const float *w
     float *buf = fd_scratch(SLOT_COLS, cap * s->row);
     fd_sgemm(false, false, np, (int)s->row, C_out, 1.0f, dout + p0 * C_out, C_out, wf,
              (int)s->row, 0.0f, buf, (int)s->row);
-    col2im(dinp, buf, p0, p1, s->H, s->W, C_in, s->K, s->stride, s->Ho, s->Wo);
+    if (s->K == 3 && s->stride == 1)
+        sum_taps(dinp, buf, NULL, zero, -1, p0, p1, s->H, s->W, C_in);
+    else
+        col2im(dinp, buf, p0, p1, s->H, s->W, C_in, s->K, s->stride, s->Ho, s->Wo);
 }
 
 void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -333,16 +344,19 @@ void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *
     const bool want_params = dweight || dbias;
     if (!dinp && !want_params) return;
 
-    const float *wf = weight;
-    if (dinp && K > 1) {
-        float *permuted = fd_scratch(SLOT_WEIGHTS, (size_t)C_out * s.row);
+    const float *wf = weight, *zero = NULL;
+    if (dinp && K > 1) { /* the weight in the forward layout, then C_in zeros for sum_taps */
+        float *permuted = fd_scratch(SLOT_WEIGHTS, (size_t)C_out * s.row + C_in);
         permute_weight_forward(permuted, weight, C_in, C_out, K);
+        memset(permuted + (size_t)C_out * s.row, 0, sizeof(float) * C_in);
         wf = permuted;
+        zero = permuted + (size_t)C_out * s.row;
     }
 
     const int threads = fd_threads();
     const chunking param_ch = make_chunking(s.positions, s.row, 1, threads);
-    /* col2im chunks are whole images, so that two threads never add into the same pixel. */
+    /* dinp chunks are whole images: col2im never adds into another thread's pixels, and
+     * sum_taps finds every neighbour's columns in its own chunk. */
     const chunking dinp_ch = make_chunking(
         s.positions, s.row, is_pointwise(&s) ? 1 : (size_t)s.Ho * s.Wo, threads);
     const size_t n_partial = (size_t)C_out * s.row + C_out; /* dweight, then dbias */
@@ -367,7 +381,7 @@ void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *
         if (dinp) {
 #pragma omp for schedule(dynamic, 1)
             for (size_t c = 0; c < dinp_ch.n; c++)
-                accumulate_input_grad(dinp, dout, wf, &s, chunk_begin(&dinp_ch, c),
+                accumulate_input_grad(dinp, dout, wf, zero, &s, chunk_begin(&dinp_ch, c),
                                       chunk_end(&dinp_ch, c), dinp_ch.size);
         }
 #pragma omp barrier
