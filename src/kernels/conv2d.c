@@ -1,31 +1,39 @@
 /* 2-D convolution, NHWC, as GEMMs (fd_sgemm) over chunks of positions.
  *
- * Threads: the B*Ho*Wo positions are cut into chunks of about CHUNK_POSITIONS. Each OpenMP
- * thread takes whole chunks and runs single-threaded fd_sgemm calls on its own scratch, so the
+ * Threads: the positions are cut into chunks of about CHUNK_POSITIONS. Each OpenMP thread
+ * takes whole chunks and runs single-threaded fd_sgemm calls on its own scratch, so the
  * memory-bound copies of one thread overlap the GEMM of the other and BLIS never forks.
- * Positions are always on the GEMM's M side (BLIS is much faster with a large M). Chunks are
+ * Pixels are always on the GEMM's M side (BLIS is much faster with a large M). Chunks are
  * large because each fd_sgemm call costs a fixed ~5-10 us plus the packing of its small
  * operand: 2048 positions per call ran ~25% faster than 256, although the scratch then
- * overflows the L2 cache. Measured alternative: one multi-threaded fd_sgemm per chunk, with
- * an OpenMP im2col before it, was 15-30% slower.
+ * overflows the L2 cache. One multi-threaded fd_sgemm per chunk after an OpenMP im2col was
+ * 15-30% slower. Scratch is bounded by the chunk size, or one image if that is larger.
  *
- * Forward, two formulations (numbers: 2 threads, batch 64, GFLOP/s):
- *  - by taps (stride 1, K = 3, C_in >= TAPS_MIN_C_IN): y = inp wy, with wy [C_in][K*K*C_out],
- *    gives every tap's product for each input pixel (N = 9*C_out, reduction C_in), then
- *    sum_taps adds the nine shifted slices into out. BLIS packs only the input rows, which
- *    are short; 32->32 at 28x28: 250 against 200 by im2col, 128->64 at 14x14: 360 against 265.
- *  - im2col + GEMM otherwise (stride 2, few input channels, 1x1 strided): out = cols wf^T,
- *    cols[position][(kh*K + kw)*C_in + ci], so each tap row is one contiguous run of K*C_in
- *    input floats; wf [C_out][(kh*K + kw)*C_in + ci]. 1x1 stride 1 uses inp as the columns.
+ * BLIS is fast when its GEMM is wide (N >= ~9*32) and slow at N = 32, where it spends as much
+ * time packing the long operand as computing. So each pass picks, of two exact formulations,
+ * the one whose GEMM has the wider N and the shorter copied rows. Figures: GFLOP/s, batch 64,
+ * 2 threads, on a machine whose 2-thread sgemm peak is ~370.
  *
- * Backward, per chunk:
- *  - dweight^T += cols^T dout and dbias += column sums of dout, into per-thread partial sums
- *    with a static schedule, added up at the end in thread order: the result does not depend
- *    on timing.
- *  - dinp: dout wf gives the columns' gradient (N = 9*C_in, reduction C_out), which col2im
- *    adds into dinp; chunks are whole images, so two threads never add into the same pixel.
- *    Measured 32->32 at 28x28: 290 against 220 for the transposed convolution (im2col of dout
- *    times the flipped kernel, reduction 9*C_out). 1x1 stride 1: dinp += dout weight. */
+ * Forward:
+ *  - by taps (stride 1, K = 3, C_in >= TAPS_MIN_C_IN): y = inp wy with wy [C_in][9*C_out]
+ *    gives every tap's product for each pixel (N = 9*C_out, reduction C_in, and inp needs no
+ *    copy), then sum_taps adds the nine shifted slices. 32->32 at 28x28: 300 against 195 by
+ *    im2col; 128->64 at 14x14: 375 against 265.
+ *  - by rows (stride 2, K = 3, C_in >= TAPS_MIN_C_IN): see forward_down_by_rows; 32->32 at
+ *    28x28: 195 against 175 by im2col.
+ *  - im2col otherwise (few input channels, 1x1): out = cols wf^T with
+ *    cols[position][(kh*K + kw)*C_in + ci] (each tap row one contiguous run of K*C_in input
+ *    floats) and wf [C_out][(kh*K + kw)*C_in + ci]. 1x1 stride 1 uses inp as the columns.
+ *
+ * Backward:
+ *  - dinp: dout wf gives the columns' gradient (N = 9*C_in, reduction C_out), added into dinp
+ *    by sum_taps (stride 1) or col2im (stride 2) in chunks of whole images, so no two threads
+ *    write the same pixel. 32->32 at 28x28: 295 against 220 as a transposed convolution
+ *    (im2col of dout times the flipped kernel, N = C_in). 1x1 stride 1: dinp += dout weight.
+ *  - dweight: by im2col (cols^T dout, N = C_out), or by taps when C_in > C_out (im2col of dout
+ *    times inp, N = C_in); 96->32 at 28x28: 290 against 200. Per-thread partial sums, with
+ *    dbias, over a static schedule, added up in thread order at the end: the result does not
+ *    depend on timing. */
 #include "feddiff/conv2d.h"
 
 #include <omp.h>
@@ -38,9 +46,10 @@
 #include "feddiff/scratch.h"
 #include "feddiff/threads.h"
 
-/* Scratch slots: a thread's columns; the per-call permuted weights (thread 0, outside the
- * parallel region); a thread's partial weight and bias gradients. */
-enum { SLOT_COLS = 0, SLOT_WEIGHTS = 1, SLOT_PARTIALS = 2 };
+/* Scratch slots: a thread's columns (or products); the per-call permuted weights (thread 0,
+ * outside the parallel region); a thread's partial weight and bias gradients; a thread's
+ * products when the columns are still needed (forward by rows). */
+enum { SLOT_COLS = 0, SLOT_WEIGHTS = 1, SLOT_PARTIALS = 2, SLOT_PRODUCTS = 3 };
 
 enum { CHUNK_POSITIONS = 2048 };
 /* The forward by taps reduces over C_in only, so it needs some width (measured with
@@ -254,9 +263,8 @@ static void forward_by_im2col(float *out, const float *inp, const float *weight,
     }
 }
 
-/* Forward for stride 1 and K = 3, by taps: y = inp wy gives every tap's product for each input
- * pixel (a GEMM with N = K*K*C_out and reduction C_in), then sum_taps adds the K*K shifted
- * slices. Chunks are whole images (no halo to recompute). */
+/* Forward for stride 1 and K = 3, by taps (see the top of the file). Chunks are whole images,
+ * so sum_taps finds every neighbour's products in its own chunk. */
 static void forward_by_taps(float *out, const float *inp, const float *weight,
                             const float *bias, const conv_shape *s)
 {
@@ -279,12 +287,103 @@ static void forward_by_taps(float *out, const float *inp, const float *weight,
     }
 }
 
+/* ---- forward for stride 2, K = 3, by rows -------------------------------------------------
+ * Input row ih meets output row oh through kh = ih - 2*oh + 1: an even row only through
+ * kh = 1, an odd row through kh = 0 and kh = 2. For each input row and output column the
+ * three taps kw are one run of 3*C_in floats (as in im2col, but per input row, not per output
+ * position: 6*C_in floats per output instead of 9*C_in). A GEMM of the runs of the even rows
+ * with kernel row 1 (N = C_out), one of the odd rows with kernel rows 0 and 2 (N = 2*C_out),
+ * then each output is the sum of three products. */
+
+/* runs[(b - b0, i, ow)][kw*C + c] = x[b][first + 2*i][2*ow + kw - 1][c] (zero outside) for the
+ * images [b0, b1) and the input rows first, first + 2, ... (n_rows of them). */
+static void row_runs(float *runs, const float *x, size_t b0, size_t b1, int first, int n_rows,
+                     const conv_shape *s)
+{
+    const size_t C = (size_t)s->C_in;
+    for (size_t b = b0; b < b1; b++)
+        for (int i = 0; i < n_rows; i++) {
+            const float *row = x + (b * s->H + (size_t)first + 2 * (size_t)i) * s->W * C;
+            for (int ow = 0; ow < s->Wo; ow++, runs += 3 * C) {
+                const int iw0 = 2 * ow - 1;
+                const int kw_lo = iw0 < 0 ? 1 : 0, kw_hi = iw0 + 3 > s->W ? s->W - iw0 : 3;
+                memset(runs, 0, sizeof(float) * kw_lo * C);
+                memcpy(runs + kw_lo * C, row + (size_t)(iw0 + kw_lo) * C,
+                       sizeof(float) * (kw_hi - kw_lo) * C);
+                memset(runs + kw_hi * C, 0, sizeof(float) * (3 - kw_hi) * C);
+            }
+        }
+}
+
+/* wr[kw*C_in + ci][j*C_out + co] = weight[co][ci][first_kh + 2*j][kw], j < n_kh. */
+static void permute_weight_rows(float *wr, const float *weight, int C_in, int C_out,
+                                int first_kh, int n_kh)
+{
+    for (int kw = 0; kw < 3; kw++)
+        for (int ci = 0; ci < C_in; ci++)
+            for (int j = 0; j < n_kh; j++)
+                for (int co = 0; co < C_out; co++)
+                    wr[(((size_t)kw * C_in + ci) * n_kh + j) * C_out + co] =
+                        weight[(((size_t)co * C_in + ci) * 3 + first_kh + 2 * j) * 3 + kw];
+}
+
+static void forward_down_by_rows(float *out, const float *inp, const float *weight,
+                                 const float *bias, const conv_shape *s)
+{
+    const int C_in = s->C_in, C_out = s->C_out, Wo = s->Wo;
+    const int run = 3 * C_in, even_rows = (s->H + 1) / 2, odd_rows = s->H / 2;
+    float *w_even = fd_scratch(SLOT_WEIGHTS, (size_t)9 * C_in * C_out + C_out);
+    float *w_odd = w_even + (size_t)run * C_out, *zero = w_odd + (size_t)run * 2 * C_out;
+    permute_weight_rows(w_even, weight, C_in, C_out, 1, 1);
+    permute_weight_rows(w_odd, weight, C_in, C_out, 0, 2);
+    memset(zero, 0, sizeof(float) * C_out);
+    const float *base = bias ? bias : zero;
+
+    const size_t out_image = (size_t)s->Ho * Wo;
+    const size_t runs_image = (size_t)s->H * Wo * run;
+    const size_t y_image = ((size_t)even_rows + 2 * (size_t)odd_rows) * Wo * C_out;
+    const int threads = fd_threads();
+    const chunking ch = make_chunking(s->positions, (runs_image + y_image) / out_image,
+                                      out_image, threads);
+    const size_t chunk_images = ch.size / out_image;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t c = 0; c < ch.n; c++) {
+        const size_t p0 = chunk_begin(&ch, c), p1 = chunk_end(&ch, c);
+        const size_t b0 = p0 / out_image, b1 = p1 / out_image, nb = b1 - b0;
+        float *runs_even = fd_scratch(SLOT_COLS, chunk_images * runs_image);
+        float *runs_odd = runs_even + nb * even_rows * Wo * run;
+        float *y_even = fd_scratch(SLOT_PRODUCTS, chunk_images * y_image);
+        float *y_odd = y_even + nb * even_rows * Wo * C_out;
+        row_runs(runs_even, inp, b0, b1, 0, even_rows, s);
+        row_runs(runs_odd, inp, b0, b1, 1, odd_rows, s);
+        fd_sgemm(false, false, (int)(nb * even_rows * Wo), C_out, run, 1.0f, runs_even, run,
+                 w_even, C_out, 0.0f, y_even, C_out);
+        fd_sgemm(false, false, (int)(nb * odd_rows * Wo), 2 * C_out, run, 1.0f, runs_odd, run,
+                 w_odd, 2 * C_out, 0.0f, y_odd, 2 * C_out);
+        for (size_t p = p0; p < p1; p++) {
+            const size_t b = p / out_image - b0;
+            const int oh = (int)(p / Wo % s->Ho), ow = (int)(p % Wo);
+            /* kh = 0: odd row oh - 1; kh = 1: even row oh; kh = 2: odd row oh */
+            const float *t0 = oh >= 1 ? y_odd + ((b * odd_rows + oh - 1) * Wo + ow) * 2 * C_out
+                                      : zero;
+            const float *t1 = y_even + ((b * even_rows + oh) * Wo + ow) * C_out;
+            const float *t2 = oh < odd_rows
+                                  ? y_odd + ((b * odd_rows + oh) * Wo + ow) * 2 * C_out + C_out
+                                  : zero;
+            float *o = out + p * C_out;
+            for (int co = 0; co < C_out; co++) o[co] = base[co] + t0[co] + t1[co] + t2[co];
+        }
+    }
+}
+
 void fd_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int B, int H, int W, int C_in, int C_out, int K, int stride)
 {
     const conv_shape s = make_shape(B, H, W, C_in, C_out, K, stride);
     if (K > 1 && stride == 1 && C_in >= TAPS_MIN_C_IN)
         forward_by_taps(out, inp, weight, bias, &s);
+    else if (K > 1 && C_in >= TAPS_MIN_C_IN)
+        forward_down_by_rows(out, inp, weight, bias, &s);
     else
         forward_by_im2col(out, inp, weight, bias, &s);
 }

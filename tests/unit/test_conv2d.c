@@ -181,21 +181,40 @@ static void run_backward(problem *p, float *dinp, float *dweight, float *dbias)
                        s->C_in, s->C_out, s->K, s->stride);
 }
 
-/* Batch 1 and 3, odd and even sizes, K 1 and 3, stride 1 and 2 (odd input: 7 -> 4, 5 -> 3),
- * channels that are not multiples of 8, both forward paths (im2col below 16 input channels,
- * by taps from 16). The last four are big enough for the parallel path
- * and span several chunks of positions: chunks that end mid-row, whole-image col2im chunks
- * (stride 2), rows so wide that the scratch cap shortens the chunks, a 1x1 convolution. */
-static const shape shapes[] = {
-    {1, 5, 7, 3, 5, 3, 1, true},     {3, 7, 7, 5, 6, 3, 2, false},  {3, 5, 7, 5, 6, 1, 1, true},
-    {2, 7, 5, 4, 3, 1, 2, true},     {1, 6, 8, 13, 11, 3, 2, true}, {2, 4, 4, 1, 9, 3, 1, true},
-    {3, 7, 5, 18, 1, 3, 1, false},   {1, 1, 1, 3, 2, 3, 2, true},   {2, 5, 7, 17, 6, 3, 1, true},
-    {1, 6, 5, 16, 3, 3, 1, false},   {3, 7, 7, 17, 6, 3, 2, true},  {2, 6, 8, 16, 5, 3, 2, false},
-    {1, 1, 2, 16, 3, 3, 2, true},    {9, 33, 31, 20, 12, 3, 2, true}, {5, 23, 23, 20, 16, 3, 1, true},
-    {9, 33, 33, 6, 24, 3, 2, false}, {1, 45, 45, 250, 5, 3, 1, true},
-    {4, 29, 31, 40, 30, 1, 1, true},
+/* Small shapes: batch 1, 2 and 3, odd and even sizes, K 1 and 3, stride 1 and 2 (odd input:
+ * 7 -> 4, 5 -> 3), channels that are not multiples of 8, every formulation of the kernel
+ * (forward by im2col below 16 input channels, by taps or by rows from 16; dweight by taps when
+ * C_in > C_out). */
+static const shape small_shapes[] = {
+    {1, 5, 7, 3, 5, 3, 1, true},   /* im2col */
+    {3, 7, 7, 5, 6, 3, 2, false},  /* im2col, stride 2, 7 -> 4 */
+    {3, 5, 7, 5, 6, 1, 1, true},   /* 1x1 */
+    {2, 7, 5, 4, 3, 1, 2, true},   /* 1x1, stride 2 */
+    {1, 6, 8, 13, 11, 3, 2, true}, /* im2col, stride 2, even input */
+    {2, 4, 4, 1, 9, 3, 1, true},   /* one input channel, as conv_in */
+    {1, 1, 1, 3, 2, 3, 2, true},   /* a single pixel */
+    {3, 7, 5, 18, 1, 3, 1, false}, /* one output channel, as conv_out; by taps */
+    {2, 5, 7, 17, 6, 3, 1, true},  /* by taps */
+    {1, 6, 5, 16, 3, 3, 1, false}, /* by taps */
+    {3, 7, 7, 17, 6, 3, 2, true},  /* by rows, 7 -> 4 */
+    {2, 6, 8, 16, 5, 3, 2, false}, /* by rows, even input */
+    {1, 1, 2, 16, 3, 3, 2, true},  /* by rows, a single input row */
 };
-enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+/* Large enough for several chunks of positions on two threads: chunks that end mid-row
+ * (im2col), chunks of whole images (by taps, by rows, col2im, sum_taps), rows so wide that the
+ * scratch cap shortens the chunks, a 1x1 convolution. */
+static const shape chunked_shapes[] = {
+    {9, 33, 31, 20, 12, 3, 2, true}, {5, 23, 23, 20, 16, 3, 1, true},
+    {9, 33, 33, 6, 24, 3, 2, false}, {3, 29, 29, 12, 20, 3, 1, true},
+    {1, 45, 45, 250, 5, 3, 1, true}, {4, 29, 31, 40, 30, 1, 1, true},
+};
+enum {
+    N_SMALL = sizeof small_shapes / sizeof small_shapes[0],
+    N_CHUNKED = sizeof chunked_shapes / sizeof chunked_shapes[0],
+    N_SHAPES = N_SMALL + N_CHUNKED
+};
+
+static shape shape_at(int i) { return i < N_SMALL ? small_shapes[i] : chunked_shapes[i - N_SMALL]; }
 
 /* float32 GEMMs against a double reference */
 static const double twin_tol = 1e-4;
@@ -204,7 +223,7 @@ static void test_forward_matches_twin(void **state)
 {
     (void)state;
     for (int i = 0; i < N_SHAPES; i++) {
-        problem p = problem_new(shapes[i], 100u + 10u * i);
+        problem p = problem_new(shape_at(i), 100u + 10u * i);
         float *expect = fd_malloc(n_out(&p.s) * sizeof *expect);
         conv_forward_ref(expect, p.inp, p.weight, p.bias, &p.s);
         run_forward(&p);
@@ -218,7 +237,7 @@ static void test_backward_matches_twin_and_accumulates(void **state)
 {
     (void)state;
     for (int i = 0; i < N_SHAPES; i++) {
-        problem p = problem_new(shapes[i], 200u + 10u * i);
+        problem p = problem_new(shape_at(i), 200u + 10u * i);
         const shape *s = &p.s;
         float *dinp = copy_of(p.dinp, n_inp(s)), *dweight = copy_of(p.dweight, n_weight(s));
         float *dbias = copy_of(p.dbias, (size_t)s->C_out);
@@ -234,14 +253,12 @@ static void test_backward_matches_twin_and_accumulates(void **state)
     }
 }
 
-/* Any subset of the gradients, the others NULL, matches the twin (stride 1 and 2, K 1 and 3,
- * one chunk and several); all three NULL is a no-op. */
+/* Any subset of the gradients, the others NULL, matches the twin; all three NULL is a no-op. */
 static void test_null_gradients_are_skipped(void **state)
 {
     (void)state;
-    const shape picks[] = {shapes[0], shapes[1], shapes[3], shapes[8], shapes[10], shapes[14], shapes[15]};
-    for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
-        problem p = problem_new(picks[i], 300u + 10u * (uint32_t)i);
+    for (int i = 0; i < N_SHAPES; i++) {
+        problem p = problem_new(shape_at(i), 300u + 10u * i);
         const shape *s = &p.s;
         float *dinp = copy_of(p.dinp, n_inp(s)), *dweight = copy_of(p.dweight, n_weight(s));
         float *dbias = copy_of(p.dbias, (size_t)s->C_out);
@@ -283,7 +300,7 @@ static void test_null_gradients_are_skipped(void **state)
 static void test_backward_accumulates_twice(void **state)
 {
     (void)state;
-    problem p = problem_new(shapes[1], 400u);
+    problem p = problem_new(small_shapes[1], 400u);
     const shape *s = &p.s;
     float *dinp0 = copy_of(p.dinp, n_inp(s)), *dweight0 = copy_of(p.dweight, n_weight(s));
     float *dbias0 = copy_of(p.dbias, (size_t)s->C_out);
@@ -348,9 +365,9 @@ static void test_thread_count_does_not_change_result(void **state)
 {
     (void)state;
     const int saved = omp_get_max_threads();
-    for (int i = N_SHAPES - 5; i < N_SHAPES; i++) {
-        problem one = problem_new(shapes[i], 600u + 10u * i);
-        problem two = problem_new(shapes[i], 600u + 10u * i);
+    for (int i = 0; i < N_CHUNKED; i++) {
+        problem one = problem_new(chunked_shapes[i], 600u + 10u * i);
+        problem two = problem_new(chunked_shapes[i], 600u + 10u * i);
         const shape *s = &one.s;
         omp_set_num_threads(1);
         run_forward(&one);
@@ -371,19 +388,22 @@ static void test_thread_count_does_not_change_result(void **state)
     }
 }
 
-/* Same thread count, same result, bit for bit (the partial sums are reduced in a fixed order). */
+/* Same thread count, same result, bit for bit (the partial sums are reduced in a fixed order),
+ * both dweight formulations. */
 static void test_backward_is_reproducible(void **state)
 {
     (void)state;
-    problem a = problem_new(shapes[15], 700u), b = problem_new(shapes[15], 700u);
-    const shape *s = &a.s;
-    run_backward(&a, a.dinp, a.dweight, a.dbias);
-    run_backward(&b, b.dinp, b.dweight, b.dbias);
-    assert_memory_equal(a.dinp, b.dinp, n_inp(s) * sizeof(float));
-    assert_memory_equal(a.dweight, b.dweight, n_weight(s) * sizeof(float));
-    assert_memory_equal(a.dbias, b.dbias, (size_t)s->C_out * sizeof(float));
-    problem_free(&a);
-    problem_free(&b);
+    for (int i = 0; i < N_CHUNKED; i++) {
+        problem a = problem_new(chunked_shapes[i], 700u), b = problem_new(chunked_shapes[i], 700u);
+        const shape *s = &a.s;
+        run_backward(&a, a.dinp, a.dweight, a.dbias);
+        run_backward(&b, b.dinp, b.dweight, b.dbias);
+        assert_memory_equal(a.dinp, b.dinp, n_inp(s) * sizeof(float));
+        assert_memory_equal(a.dweight, b.dweight, n_weight(s) * sizeof(float));
+        assert_memory_equal(a.dbias, b.dbias, (size_t)s->C_out * sizeof(float));
+        problem_free(&a);
+        problem_free(&b);
+    }
 }
 
 static void test_out_size(void **state)
