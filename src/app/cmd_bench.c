@@ -107,83 +107,101 @@ static double best_time(void (*call)(const conv_run *), const conv_run *r, int m
     return best;
 }
 
+/* Best times of forward and backward for one shape at batch B; returns their flop counts. */
+static void measure_conv(const conv_case *c, int B, double min_seconds, double *fwd_seconds,
+                         double *bwd_seconds, double *fwd_flops, double *bwd_flops)
+{
+    conv_run r = {.c = c, .B = B};
+    r.Ho = r.Wo = fd_conv2d_out_size(c->H, c->K, c->stride);
+    size_t n_inp = (size_t)B * c->H * c->H * c->C_in;
+    size_t n_out = (size_t)B * r.Ho * r.Wo * c->C_out;
+    size_t n_w = (size_t)c->C_out * c->C_in * c->K * c->K;
+    r.inp = fd_malloc(sizeof(float) * n_inp);
+    r.dinp = fd_calloc(n_inp, sizeof(float));
+    r.out = fd_malloc(sizeof(float) * n_out);
+    r.dout = fd_malloc(sizeof(float) * n_out);
+    r.weight = fd_malloc(sizeof(float) * n_w);
+    r.dweight = fd_calloc(n_w, sizeof(float));
+    r.bias = fd_malloc(sizeof(float) * c->C_out);
+    r.dbias = fd_calloc((size_t)c->C_out, sizeof(float));
+    fill_pattern(r.inp, n_inp, 1);
+    fill_pattern(r.dout, n_out, 2);
+    fill_pattern(r.weight, n_w, 3);
+    fill_pattern(r.bias, (size_t)c->C_out, 4);
+
+    *fwd_flops = 2.0 * n_out * c->C_in * c->K * c->K;
+    *bwd_flops = (c->C_in == 1 ? 1.0 : 2.0) * *fwd_flops;
+    *fwd_seconds = best_time(conv_run_forward, &r, 5, min_seconds);
+    *bwd_seconds = best_time(conv_run_backward, &r, 5, min_seconds);
+    free(r.inp);
+    free(r.dinp);
+    free(r.out);
+    free(r.dout);
+    free(r.weight);
+    free(r.dweight);
+    free(r.bias);
+    free(r.dbias);
+}
+
 typedef struct {
-    double seconds, flops;
+    double seconds[2], flops[2]; /* forward, backward */
 } tally;
+
+static void tally_add(tally *t, const double seconds[2], const double flops[2])
+{
+    for (int pass = 0; pass < 2; pass++) {
+        t->seconds[pass] += seconds[pass];
+        t->flops[pass] += flops[pass];
+    }
+}
+
+/* The figures of one table row after its 32-character label. */
+static void print_figures(const tally *t, double peak, const char *note)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        double gflops = t->flops[pass] / t->seconds[pass] * 1e-9;
+        printf("  %8.3f %8.1f %4.0f%%", t->seconds[pass] * 1e3, gflops, 100.0 * gflops / peak);
+    }
+    printf("%s\n", note);
+}
 
 static void bench_conv2d(double peak)
 {
+    const double min_seconds = 0.3; /* per figure: the table takes about half a minute */
     static const int batches[] = {16, 64};
     enum { N_CASES = sizeof unet_convs / sizeof unet_convs[0], N_BATCHES = 2 };
-    /* [batch][forward/backward]: all 3x3, the 3x3 without the degenerate ones, all 1x1 */
-    tally all3[N_BATCHES][2] = {{{0}}}, real3[N_BATCHES][2] = {{{0}}},
-          all1[N_BATCHES][2] = {{{0}}};
-    printf("conv2d, default UNet shapes (best of >= 5 calls; peak = %.1f GFLOP/s):\n", peak);
+    /* per batch: the 3x3 without the degenerate ones, all 3x3, all 1x1 */
+    tally real3[N_BATCHES], all3[N_BATCHES], all1[N_BATCHES];
+    memset(real3, 0, sizeof real3);
+    memset(all3, 0, sizeof all3);
+    memset(all1, 0, sizeof all1);
+    printf("conv2d, default UNet shapes (best call of >= 5 and >= %.1f s; peak = %.1f GFLOP/s):\n",
+           min_seconds, peak);
     printf("  %-9s %-16s %3s  %8s %8s %5s  %8s %8s %5s\n", "layer", "C_in->C_out K s H",
            "B", "fwd ms", "GFLOP/s", "peak", "bwd ms", "GFLOP/s", "peak");
     for (int bi = 0; bi < N_BATCHES; bi++)
         for (int i = 0; i < N_CASES; i++) {
             const conv_case *c = &unet_convs[i];
-            conv_run r = {.c = c, .B = batches[bi]};
-            r.Ho = r.Wo = fd_conv2d_out_size(c->H, c->K, c->stride);
-            size_t n_inp = (size_t)r.B * c->H * c->H * c->C_in;
-            size_t n_out = (size_t)r.B * r.Ho * r.Wo * c->C_out;
-            size_t n_w = (size_t)c->C_out * c->C_in * c->K * c->K;
-            r.inp = fd_malloc(sizeof(float) * n_inp);
-            r.dinp = fd_calloc(n_inp, sizeof(float));
-            r.out = fd_malloc(sizeof(float) * n_out);
-            r.dout = fd_malloc(sizeof(float) * n_out);
-            r.weight = fd_malloc(sizeof(float) * n_w);
-            r.dweight = fd_calloc(n_w, sizeof(float));
-            r.bias = fd_malloc(sizeof(float) * c->C_out);
-            r.dbias = fd_calloc((size_t)c->C_out, sizeof(float));
-            fill_pattern(r.inp, n_inp, 1);
-            fill_pattern(r.dout, n_out, 2);
-            fill_pattern(r.weight, n_w, 3);
-            fill_pattern(r.bias, (size_t)c->C_out, 4);
-
-            double fwd_flops = 2.0 * n_out * c->C_in * c->K * c->K;
-            double bwd_flops = (c->C_in == 1 ? 1.0 : 2.0) * fwd_flops;
-            double fwd = best_time(conv_run_forward, &r, 5, 0.15);
-            double bwd = best_time(conv_run_backward, &r, 5, 0.15);
+            tally row;
+            measure_conv(c, batches[bi], min_seconds, &row.seconds[0], &row.seconds[1],
+                         &row.flops[0], &row.flops[1]);
             char shape[32];
             snprintf(shape, sizeof shape, "%d->%d %dx%d s%d %d", c->C_in, c->C_out, c->K, c->K,
                      c->stride, c->H);
-            printf("  %-9s %-16s %3d  %8.3f %8.1f %4.0f%%  %8.3f %8.1f %4.0f%%%s\n", c->name,
-                   shape, r.B, fwd * 1e3, fwd_flops / fwd * 1e-9,
-                   100.0 * fwd_flops / fwd * 1e-9 / peak, bwd * 1e3, bwd_flops / bwd * 1e-9,
-                   100.0 * bwd_flops / bwd * 1e-9 / peak, c->C_in == 1 ? "  (no dinp)" : "");
-            tally(*sums)[2] = c->K == 1 ? all1 : all3;
-            for (int pass = 0; pass < 2; pass++) {
-                double t = pass ? bwd : fwd, f = pass ? bwd_flops : fwd_flops;
-                sums[bi][pass].seconds += t;
-                sums[bi][pass].flops += f;
-                if (c->K == 3 && !c->degenerate) {
-                    real3[bi][pass].seconds += t;
-                    real3[bi][pass].flops += f;
-                }
-            }
-            free(r.inp);
-            free(r.dinp);
-            free(r.out);
-            free(r.dout);
-            free(r.weight);
-            free(r.dweight);
-            free(r.bias);
-            free(r.dbias);
+            printf("  %-9s %-16s %3d", c->name, shape, batches[bi]);
+            print_figures(&row, peak, c->C_in == 1 ? "  (no dinp)" : "");
+            tally_add(c->K == 1 ? &all1[bi] : &all3[bi], row.seconds, row.flops);
+            if (c->K == 3 && !c->degenerate) tally_add(&real3[bi], row.seconds, row.flops);
         }
     printf("totals (time-weighted: all flops / all time):\n");
     const struct {
         const char *label;
-        tally (*sums)[2];
+        const tally *per_batch;
     } groups[] = {{"3x3 without conv_in/out", real3}, {"all 3x3", all3}, {"all 1x1", all1}};
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (int bi = 0; bi < N_BATCHES; bi++) {
-            const tally *f = &groups[g].sums[bi][0], *b = &groups[g].sums[bi][1];
-            printf("  %-26s %3d  %8.3f %8.1f %4.0f%%  %8.3f %8.1f %4.0f%%\n", groups[g].label,
-                   batches[bi], f->seconds * 1e3, f->flops / f->seconds * 1e-9,
-                   100.0 * f->flops / f->seconds * 1e-9 / peak, b->seconds * 1e3,
-                   b->flops / b->seconds * 1e-9, 100.0 * b->flops / b->seconds * 1e-9 / peak);
+            printf("  %-26s %3d", groups[g].label, batches[bi]);
+            print_figures(&groups[g].per_batch[bi], peak, "");
         }
 }
 
