@@ -426,9 +426,10 @@ static void accumulate_parameter_grads(float *part, bool want_dweight, bool want
              part, C_out);
 }
 
-/* dinp += the input gradient of the output positions [p0, p1): dout times the weight (in the
- * forward layout `wf`) gives the columns' gradient, which col2im adds into dinp; a 1x1
- * stride-1 convolution adds the product straight into dinp. */
+/* dinp += the input gradient of the output positions [p0, p1), whole images: dout times the
+ * weight (in the forward layout `wf`) gives the columns' gradient, which sum_taps (stride 1)
+ * or col2im (stride 2) adds into dinp; a 1x1 stride-1 convolution adds the product straight
+ * into dinp. `zero`: C_in zeros for sum_taps. */
 static void accumulate_input_grad(float *dinp, const float *dout, const float *wf,
                                   const float *zero, const conv_shape *s, size_t p0, size_t p1,
                                   size_t cap)
