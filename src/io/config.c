@@ -419,6 +419,17 @@ int fd_config_validate(const fd_config *cfg)
     return 0;
 }
 
+/* The shortest decimal that reads back to the same double: 0.1, not 0.10000000000000001. */
+static void write_shortest_double(double x, FILE *out)
+{
+    char buf[32];
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(buf, sizeof buf, "%.*g", precision, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    fputs(buf, out);
+}
+
 static void write_value(const fd_config *cfg, const key_spec *k, FILE *out)
 {
     const void *v = value_cptr(cfg, k);
@@ -430,7 +441,7 @@ static void write_value(const fd_config *cfg, const key_spec *k, FILE *out)
         fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)v);
         break;
     case T_DOUBLE:
-        fprintf(out, "%.17g", *(const double *)v);
+        write_shortest_double(*(const double *)v, out);
         break;
     case T_BOOL:
         fputs(*(const bool *)v ? "true" : "false", out);
