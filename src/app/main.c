@@ -16,6 +16,8 @@ typedef struct {
 
 static const command commands[] = {
     {"train", fd_cmd_train, "train a model: feddiff train --config FILE [--set section.key=value]..."},
+    {"partition", fd_cmd_partition,
+     "print and save the federated split of a config: feddiff partition --config FILE"},
     {"sample", fd_cmd_sample, "draw samples from a checkpoint: feddiff sample --checkpoint FILE"},
     {"config", fd_cmd_config, "print the resolved configuration (--doc: every key documented)"},
     {"bench", fd_cmd_bench, "run a benchmark ('feddiff bench --help')"},

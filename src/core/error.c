@@ -23,7 +23,14 @@ _Noreturn static void stop(void)
 {
     fflush(stdout);
     fflush(stderr);
-    if (current_rank() >= 0) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (current_rank() >= 0) {
+        /* Alone, finish MPI quietly so the error stays one line; with peers, MPI_Abort is the
+         * only way to stop ranks that may be waiting in a collective. */
+        int size = 0;
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+        MPI_Finalize();
+    }
     exit(1);
 }
 
