@@ -65,7 +65,7 @@ while read -r m t ref; do
   else report "$m" "$t" killed; fi
   if [ "$ref" = yes ]; then
     if reference; then report "$m" reference "SURVIVED"; failures=$((failures + 1))
-    else report "$m" reference "killed ($(grep -m1 -oE '^FAIL: .*' "$work/out" || echo "exit code $?"))"; fi
+    else report "$m" reference "killed ($(grep -m1 -oE '^FAIL: .*' "$work/out" || echo failed))"; fi
   fi
 done <<<"$mutants"
 echo "$failures mutant(s) survived"
