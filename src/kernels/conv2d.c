@@ -47,9 +47,9 @@
 #include "feddiff/threads.h"
 
 /* Scratch slots: a thread's columns (or products); the per-call permuted weights (thread 0,
- * outside the parallel region); a thread's partial weight and bias gradients; a thread's
- * products when the columns are still needed (forward by rows). */
-enum { SLOT_COLS = 0, SLOT_WEIGHTS = 1, SLOT_PARTIALS = 2, SLOT_PRODUCTS = 3 };
+ * outside the parallel region); a thread's partial weight gradient; a thread's products when
+ * the columns are still needed (forward by rows), or its partial bias gradient (backward). */
+enum { SLOT_COLS = 0, SLOT_WEIGHTS = 1, SLOT_PARTIALS = 2, SLOT_PRODUCTS = 3, SLOT_BIAS = 3 };
 
 enum { CHUNK_POSITIONS = 2048 };
 /* The forward by taps reduces over C_in only, so it needs some width (measured with
@@ -388,26 +388,25 @@ void fd_conv2d_forward(float *out, const float *inp, const float *weight, const 
         forward_by_im2col(out, inp, weight, bias, &s);
 }
 
-/* Over the positions [p0, p1) of one chunk, into one thread's partial sums `part`:
+/* Over the positions [p0, p1) of one chunk, into one thread's partial sums `part` (weight)
+ * and `bias_part` (bias, in double: the bias gradient of a denoiser's output layer is a mean
+ * residual, a sum of thousands of terms that nearly cancel):
  *  - im2col: part[j][co] += sum_p cols[p][j] dout[p][co], j = (kh*K + kw)*C_in + ci;
  *  - by taps (stride 1, K = 3): part[j][ci] += sum_p g[p][j] inp[p][ci], where
  *    g = im2col(dout) with j = (kh'*3 + kw')*C_out + co holds dout at the output pixel that
  *    reaches p through the tap (2 - kh', 2 - kw'): the columns are 9*C_out wide, not 9*C_in;
- *  - part[n_weight + co] += sum_p dout[p][co] (dbias).
+ *  - bias_part[co] += sum_p dout[p][co].
  * The GEMM's long side (j) is on M: measured a few % faster than the transpose. */
-static void accumulate_parameter_grads(float *part, bool want_dweight, bool want_dbias,
-                                       bool by_taps, const float *dout, const float *inp,
-                                       const conv_shape *s, size_t p0, size_t p1, size_t cap)
+static void accumulate_parameter_grads(float *part, double *bias_part, bool by_taps,
+                                       const float *dout, const float *inp, const conv_shape *s,
+                                       size_t p0, size_t p1, size_t cap)
 {
     const int C_in = s->C_in, C_out = s->C_out, np = (int)(p1 - p0);
-    const size_t n_weight = (size_t)C_out * s->row;
     const float *g = dout + p0 * C_out;
-    if (want_dbias) {
-        float *db = part + n_weight;
+    if (bias_part)
         for (int p = 0; p < np; p++)
-            for (int co = 0; co < C_out; co++) db[co] += g[(size_t)p * C_out + co];
-    }
-    if (!want_dweight) return;
+            for (int co = 0; co < C_out; co++) bias_part[co] += g[(size_t)p * C_out + co];
+    if (!part) return;
     if (by_taps) {
         const size_t row = (size_t)9 * C_out;
         float *buf = fd_scratch(SLOT_COLS, cap * row);
@@ -476,21 +475,30 @@ void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *
      * sum_taps finds every neighbour's columns in its own chunk. */
     const chunking dinp_ch = make_chunking(
         s.positions, s.row, is_pointwise(&s) ? 1 : (size_t)s.Ho * s.Wo, threads);
-    const size_t n_partial = (size_t)C_out * s.row + C_out; /* dweight, then dbias */
+    const size_t n_partial = (size_t)C_out * s.row;
     float *partials[FD_SCRATCH_MAX_THREADS];
+    double *bias_partials[FD_SCRATCH_MAX_THREADS];
 
 #pragma omp parallel num_threads(threads)
     {
         const int team = omp_get_num_threads();
         if (want_params) {
-            float *part = fd_scratch(SLOT_PARTIALS, n_partial);
-            memset(part, 0, sizeof(float) * n_partial);
+            float *part = NULL;
+            double *bias_part = NULL;
+            if (dweight) {
+                part = fd_scratch(SLOT_PARTIALS, n_partial);
+                memset(part, 0, sizeof(float) * n_partial);
+            }
+            if (dbias) { /* a float buffer holds C_out doubles in 2*C_out floats, 64-byte aligned */
+                bias_part = (double *)(void *)fd_scratch(SLOT_BIAS, (size_t)2 * C_out);
+                memset(bias_part, 0, sizeof(double) * C_out);
+            }
             partials[omp_get_thread_num()] = part;
+            bias_partials[omp_get_thread_num()] = bias_part;
             /* Static: each thread's partial sums the same chunks in every run. */
 #pragma omp for schedule(static) nowait
             for (size_t c = 0; c < param_ch.n; c++)
-                accumulate_parameter_grads(part, dweight != NULL, dbias != NULL,
-                                           dweight_by_taps, dout, inp, &s,
+                accumulate_parameter_grads(part, bias_part, dweight_by_taps, dout, inp, &s,
                                            chunk_begin(&param_ch, c), chunk_end(&param_ch, c),
                                            param_ch.size);
         }
@@ -521,9 +529,9 @@ void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *
         if (dbias) {
 #pragma omp single
             for (int co = 0; co < C_out; co++) {
-                float sum = 0.0f;
-                for (int u = 0; u < team; u++) sum += partials[u][(size_t)C_out * s.row + co];
-                dbias[co] += sum;
+                double sum = 0.0;
+                for (int u = 0; u < team; u++) sum += bias_partials[u][co];
+                dbias[co] += (float)sum;
             }
         }
     }
