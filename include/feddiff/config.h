@@ -64,12 +64,14 @@ typedef struct {
         double clients_per_round;       /* <= 1: a fraction of the clients, > 1: a count */
         char server_opt[FD_CONFIG_STR]; /* fedavg, fedadam, fedyogi */
         double server_lr;
+        bool keep_optimizer; /* clients keep AdamW moments between rounds */
     } fed;
     struct {
         char dir[FD_CONFIG_STR];
         int checkpoint_every; /* rounds */
         int keep;             /* checkpoints kept */
         int samples;          /* images in the sample grid written at the end */
+        int sample_clients;   /* personalised methods: clients whose models draw them */
     } out;
     struct {
         uint64_t seed;

@@ -13,6 +13,8 @@
 /* Create (truncate) a file for collective writing by every rank of comm, with the MPI-IO
  * driver. -1 with fd_last_error() on failure. Collective. */
 hid_t fd_h5_create_parallel(const char *path, MPI_Comm comm);
+/* Create (truncate) a file for one process (the default POSIX driver). -1 with a message. */
+hid_t fd_h5_create_serial(const char *path);
 /* Open an existing file read-only, serially. -1 with a message naming the file. */
 hid_t fd_h5_open_read(const char *path);
 /* Close a file and everything still open in it; 0, or -1 if flushing failed. */

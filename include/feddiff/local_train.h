@@ -31,6 +31,8 @@ typedef struct {
     long warmup_steps;    /* linear learning-rate warm-up over the first global steps */
     long adam_steps_done; /* AdamW steps already in the moments (0 after a reset) */
     unsigned train_parts; /* parts the optimizer updates (FD_PARTS_BACKBONE | client part...) */
+    unsigned ema_parts;   /* parts whose moving average the trainer keeps (the server keeps the
+                             exchanged ones' in federated runs) */
     bool use_labels;      /* condition on class labels */
     int client_id;        /* row of the client embedding, or -1 */
     int t_lo, t_hi;       /* timesteps drawn uniformly from [t_lo, t_hi] */

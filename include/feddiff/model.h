@@ -46,6 +46,10 @@ void fd_model_ema_enable(fd_model *m);
 /* ema = d ema + (1 - d) params over the parts in part_mask, with d = min(decay, (1 + step) /
  * (10 + step)): the warm-up keeps early averages from being dominated by the initialisation. */
 void fd_model_ema_update(fd_model *m, double decay, long step, unsigned part_mask);
+/* The EMA decay after `step` optimizer steps: min(decay, (1 + step) / (10 + step)). */
+float fd_ema_decay_at(double decay, long step);
+/* ema = d ema + (1 - d) x over n values. */
+void fd_ema_blend(float *ema, const float *x, size_t n, float d);
 /* Exchange parameters and EMA (O(1)): sample with the EMA weights, then swap back. */
 void fd_model_swap_ema(fd_model *m);
 

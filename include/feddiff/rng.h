@@ -51,4 +51,8 @@ uint32_t fd_rng_below(const fd_rng *s, uint64_t index, uint32_t n);
 void fd_rng_fill_uniform(const fd_rng *s, uint64_t first, size_t n, float *out);
 void fd_rng_fill_normal(const fd_rng *s, uint64_t first, size_t n, float *out);
 
+/* perm = a uniformly random permutation of [0, n): Fisher-Yates from the end, the swap partner of
+ * position i drawn with index i. */
+void fd_rng_permutation(const fd_rng *s, int *perm, int n);
+
 #endif

@@ -89,6 +89,15 @@ fd_model_config fd_setup_model_config(const fd_config *cfg, const fd_dataset *ds
     return mc;
 }
 
+fd_model *fd_setup_model(const fd_config *cfg, const fd_dataset *ds, int n_clients)
+{
+    fd_model_config mc = fd_setup_model_config(cfg, ds, n_clients);
+    fd_model *m = fd_model_create(&mc);
+    fd_model_init(m, cfg->run.seed);
+    fd_model_ema_enable(m);
+    return m;
+}
+
 fd_local_config fd_setup_local_config(const fd_config *cfg, long total_steps)
 {
     fd_local_config lc;
@@ -102,10 +111,31 @@ fd_local_config fd_setup_local_config(const fd_config *cfg, long total_steps)
     lc.ema_decay = cfg->train.ema_decay;
     lc.warmup_steps = (long)llround(cfg->train.warmup * (double)total_steps);
     lc.train_parts = FD_PARTS_BACKBONE;
+    lc.ema_parts = FD_PARTS_BACKBONE;
     lc.use_labels = cfg->model.classes;
     lc.client_id = -1;
     lc.t_lo = 0;
     lc.t_hi = cfg->diffusion.steps - 1;
     lc.seed = cfg->run.seed;
     return lc;
+}
+
+fd_fed_settings fd_setup_fed_settings(const fd_config *cfg, int n_clients)
+{
+    fd_fed_settings set;
+    memset(&set, 0, sizeof set);
+    const int method = fd_fed_method_from_name(cfg->fed.method);
+    const int server = fd_server_kind_from_name(cfg->fed.server_opt);
+    FD_ASSERT(method >= 0 && method != FD_FED_CENTRAL && server >= 0); /* the key table admits these */
+    set.method = (enum fd_fed_method)method;
+    set.n_clients = n_clients;
+    set.clients_per_round = cfg->fed.clients_per_round;
+    set.rounds = cfg->fed.rounds;
+    set.local_epochs = cfg->train.local_epochs;
+    set.keep_optimizer = cfg->fed.keep_optimizer;
+    set.server = (enum fd_server_kind)server;
+    set.server_lr = cfg->fed.server_lr;
+    set.warmup = cfg->train.warmup;
+    set.local = fd_setup_local_config(cfg, 0);
+    return set;
 }

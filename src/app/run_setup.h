@@ -6,6 +6,7 @@
 #include "feddiff/config.h"
 #include "feddiff/dataset.h"
 #include "feddiff/diffusion.h"
+#include "feddiff/federation.h"
 #include "feddiff/local_train.h"
 #include "feddiff/model.h"
 #include "feddiff/partition.h"
@@ -17,7 +18,11 @@ fd_partition_config fd_setup_partition_config(const fd_config *cfg);
 /* The network for this dataset's samples: the UNet for images, the MLP for vectors; with a
  * class table when model.classes is set and n_clients client-embedding rows (0: none). */
 fd_model_config fd_setup_model_config(const fd_config *cfg, const fd_dataset *ds, int n_clients);
+/* That network, initialised from run.seed (identically on every rank), with its EMA. */
+fd_model *fd_setup_model(const fd_config *cfg, const fd_dataset *ds, int n_clients);
 /* Local training settings; total_steps sets the warm-up length (train.warmup x total). */
 fd_local_config fd_setup_local_config(const fd_config *cfg, long total_steps);
+/* Federated settings for a method other than central, over n_clients training clients. */
+fd_fed_settings fd_setup_fed_settings(const fd_config *cfg, int n_clients);
 
 #endif

@@ -133,3 +133,14 @@ void fd_rng_fill_normal(const fd_rng *s, uint64_t first, size_t n, float *out)
         for (unsigned j = (unsigned)(index & 3); j < 4 && i < n; j++, i++) out[i] = z[j];
     }
 }
+
+void fd_rng_permutation(const fd_rng *s, int *perm, int n)
+{
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)fd_rng_below(s, (uint64_t)i, (uint32_t)(i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

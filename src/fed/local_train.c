@@ -23,17 +23,11 @@ void fd_data_gather(float *x, int *y, const fd_data_view *data, const int *idx, 
     }
 }
 
-/* The permutation of [0, n) used in `epoch`: Fisher-Yates driven by the BATCH stream. */
+/* The permutation of [0, n) used in `epoch`, from the BATCH stream. */
 static void epoch_permutation(int *perm, int n, const fd_local_config *cfg, uint32_t epoch)
 {
     fd_rng s = fd_rng_stream(cfg->seed, FD_RNG_BATCH, cfg->round, cfg->client, epoch);
-    for (int i = 0; i < n; i++) perm[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)fd_rng_below(&s, (uint64_t)i, (uint32_t)(i + 1));
-        int t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
+    fd_rng_permutation(&s, perm, n);
 }
 
 void fd_local_train(fd_model *m, fd_diffusion *d, const fd_data_view *data,
@@ -80,8 +74,8 @@ void fd_local_train(fd_model *m, fd_diffusion *d, const fd_data_view *data,
         if (cfg->warmup_steps > 0 && step <= cfg->warmup_steps)
             adamw.lr = (float)(cfg->adamw.lr * (double)step / (double)cfg->warmup_steps);
         fd_params_adamw_step(&m->params, cfg->train_parts, &adamw, cfg->adam_steps_done + s + 1);
-        if (m->ema && cfg->ema_decay > 0)
-            fd_model_ema_update(m, cfg->ema_decay, step, cfg->train_parts);
+        if (m->ema && cfg->ema_decay > 0 && cfg->ema_parts)
+            fd_model_ema_update(m, cfg->ema_decay, step, cfg->ema_parts);
         stats->loss_sum += loss;
         stats->steps++;
         stats->samples += B;

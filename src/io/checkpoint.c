@@ -123,8 +123,96 @@ static void write_tensors(hid_t file, const char *group_name, const fd_params *p
     FD_CHECK_H5(H5Gclose(group));
 }
 
-int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg, const fd_model *m,
-                        const fd_train_state *st)
+fd_checkpoint_content fd_checkpoint_of_model(const fd_model *m)
+{
+    fd_checkpoint_content c = {.model = m,
+                               .params = m->params.data,
+                               .ema = m->ema ? m->ema : m->params.data,
+                               .adam_m = m->params.adam_m,
+                               .adam_v = m->params.adam_v,
+                               .method = "central"};
+    return c;
+}
+
+/* A per-client dataset [n_clients][width]: each rank writes its clients' rows (rows[j] = the
+ * client id of buffer row j, ascending), in batches of at most ~1 GiB per rank and call, the
+ * same number of collective calls on every rank. */
+static void write_client_rows(hid_t group, const char *name, hid_t type, size_t elem_size,
+                              int n_clients, size_t width, const void *buffer, const int *rows,
+                              int n_rows, hid_t dxpl, MPI_Comm comm, const char *meaning)
+{
+    hsize_t dims[2] = {(hsize_t)n_clients, (hsize_t)width};
+    const int ndim = width == 1 ? 1 : 2;
+    hid_t file_space, dset;
+    FD_CHECK_H5(file_space = H5Screate_simple(ndim, dims, NULL));
+    FD_CHECK_H5(
+        dset = H5Dcreate2(group, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    fd_h5_attr_string(dset, "meaning", meaning);
+    const size_t row_bytes = width * elem_size;
+    const int per_call = (int)(row_bytes >= ((size_t)1 << 30) ? 1 : ((size_t)1 << 30) / row_bytes);
+    int calls = (n_rows + per_call - 1) / per_call, max_calls = 0;
+    FD_CHECK_MPI(MPI_Allreduce(&calls, &max_calls, 1, MPI_INT, MPI_MAX, comm));
+    for (int call = 0; call < max_calls; call++) {
+        const int first = call * per_call;
+        const int n = first >= n_rows ? 0 : (n_rows - first < per_call ? n_rows - first : per_call);
+        hsize_t mem_dims[2] = {(hsize_t)(n > 0 ? n : 1), (hsize_t)width};
+        hid_t mem_space;
+        FD_CHECK_H5(mem_space = H5Screate_simple(ndim, mem_dims, NULL));
+        FD_CHECK_H5(H5Sselect_none(file_space));
+        if (n == 0) FD_CHECK_H5(H5Sselect_none(mem_space));
+        for (int j = first; j < first + n;) { /* runs of consecutive ids: one block each */
+            int end = j + 1;
+            while (end < first + n && rows[end] == rows[end - 1] + 1) end++;
+            hsize_t start[2] = {(hsize_t)rows[j], 0},
+                    count[2] = {(hsize_t)(end - j), (hsize_t)width};
+            FD_CHECK_H5(H5Sselect_hyperslab(file_space, H5S_SELECT_OR, start, NULL, count, NULL));
+            j = end;
+        }
+        FD_CHECK_H5(H5Dwrite(dset, type, mem_space, file_space, dxpl,
+                             (const char *)buffer + (size_t)first * row_bytes));
+        FD_CHECK_H5(H5Sclose(mem_space));
+    }
+    FD_CHECK_H5(H5Dclose(dset));
+    FD_CHECK_H5(H5Sclose(file_space));
+}
+
+static void write_client_states(hid_t file, const fd_checkpoint_content *c, hid_t dxpl,
+                                MPI_Comm comm)
+{
+    const fd_client_states *s = c->clients;
+    hid_t g;
+    FD_CHECK_H5(g = H5Gcreate2(file, "clients", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    fd_h5_attr_long(g, "n_clients", c->n_clients);
+    fd_h5_attr_long(g, "local_offset", (long)s->local.offset);
+    fd_h5_attr_long(g, "local_count", (long)s->local.count);
+    fd_h5_attr_long(g, "moments_offset", (long)s->moments.offset);
+    fd_h5_attr_long(g, "moments_count", (long)s->moments.count);
+    fd_h5_attr_string(g, "meaning",
+                      "row c: client c's own state; the columns are the arena range "
+                      "[local_offset, local_offset + local_count) of /model in arena order");
+    if (s->local.count) {
+        write_client_rows(g, "params", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->local.count, s->params, s->ids, s->n, dxpl, comm,
+                          "the parts each client keeps (never sent), float32");
+        write_client_rows(g, "ema", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients, s->local.count,
+                          s->ema, s->ids, s->n, dxpl, comm, "their moving average, float32");
+    }
+    if (s->moments.count) {
+        write_client_rows(g, "adam_m", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->moments.count, s->adam_m, s->ids, s->n, dxpl, comm,
+                          "AdamW first moments over [moments_offset, +moments_count)");
+        write_client_rows(g, "adam_v", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->moments.count, s->adam_v, s->ids, s->n, dxpl, comm,
+                          "AdamW second moments over [moments_offset, +moments_count)");
+        write_client_rows(g, "adam_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
+                          s->adam_steps, s->ids, s->n, dxpl, comm,
+                          "AdamW steps in each client's moments (bias correction)");
+    }
+    FD_CHECK_H5(H5Gclose(g));
+}
+
+int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
+                        const fd_checkpoint_content *c, const fd_train_state *st)
 {
     int rank;
     FD_CHECK_MPI(MPI_Comm_rank(comm, &rank));
@@ -132,25 +220,43 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg, c
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
 
     hid_t file = fd_h5_create_parallel(tmp, comm);
-    if (file < 0) return -1;
+    int created = file >= 0, all_created = 0;
+    FD_CHECK_MPI(MPI_Allreduce(&created, &all_created, 1, MPI_INT, MPI_MIN, comm));
+    if (!all_created) {
+        if (file >= 0) H5Fclose(file);
+        if (created) fd_set_error("%s: another rank could not create it", tmp);
+        return -1;
+    }
     hid_t dxpl = fd_h5_collective_dxpl();
     char *config_text = fd_config_to_string(cfg);
     fd_h5_attr_string(file, "format", FORMAT_NAME);
     fd_h5_attr_long(file, "format_version", CHECKPOINT_FORMAT_VERSION);
     fd_h5_attr_string(file, "feddiff_version", FEDDIFF_VERSION);
     fd_h5_attr_string(file, "config", config_text);
+    fd_h5_attr_string(file, "method", c->method);
     fd_h5_attr_long(file, "round", st->round);
     fd_h5_attr_long(file, "step", st->step);
     free(config_text);
 
-    write_tensors(file, "model", &m->params, m->params.data, rank, dxpl, &m->cfg);
-    write_tensors(file, "ema", &m->params, m->ema ? m->ema : m->params.data, rank, dxpl, NULL);
-    hid_t opt;
-    FD_CHECK_H5(opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    hsize_t count = (hsize_t)m->params.count;
-    write_array(opt, "adam_m", 1, &count, m->params.adam_m, rank, dxpl);
-    write_array(opt, "adam_v", 1, &count, m->params.adam_v, rank, dxpl);
-    FD_CHECK_H5(H5Gclose(opt));
+    const fd_params *p = &c->model->params;
+    write_tensors(file, "model", p, c->params, rank, dxpl, &c->model->cfg);
+    write_tensors(file, "ema", p, c->ema, rank, dxpl, NULL);
+    hsize_t count = (hsize_t)p->count;
+    if (c->adam_m) {
+        hid_t opt;
+        FD_CHECK_H5(opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        write_array(opt, "adam_m", 1, &count, c->adam_m, rank, dxpl);
+        write_array(opt, "adam_v", 1, &count, c->adam_v, rank, dxpl);
+        FD_CHECK_H5(H5Gclose(opt));
+    }
+    if (c->server_m) {
+        hid_t server;
+        FD_CHECK_H5(server = H5Gcreate2(file, "server", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        write_array(server, "m", 1, &count, c->server_m, rank, dxpl);
+        write_array(server, "v", 1, &count, c->server_v, rank, dxpl);
+        FD_CHECK_H5(H5Gclose(server));
+    }
+    if (c->clients) write_client_states(file, c, dxpl, comm);
     FD_CHECK_H5(H5Pclose(dxpl));
 
     int ok = fd_h5_close_file(file) == 0;
@@ -242,9 +348,96 @@ int fd_checkpoint_read(const char *path, fd_model *m, fd_train_state *st)
         fd_set_error("%s: missing 'round' or 'step' attribute", path);
     else if (read_tensors(file, path, "model", &m->params, m->params.data) == 0 &&
              (!m->ema || read_tensors(file, path, "ema", &m->params, m->ema) == 0) &&
-             fd_h5_read_floats(file, path, "optimizer/adam_m", 1, &count, m->params.adam_m) == 0 &&
-             fd_h5_read_floats(file, path, "optimizer/adam_v", 1, &count, m->params.adam_v) == 0)
+             (H5Lexists(file, "optimizer", H5P_DEFAULT) <= 0 ||
+              (fd_h5_read_floats(file, path, "optimizer/adam_m", 1, &count, m->params.adam_m) ==
+                   0 &&
+               fd_h5_read_floats(file, path, "optimizer/adam_v", 1, &count, m->params.adam_v) ==
+                   0)))
         rc = 0;
+    H5Fclose(file);
+    return rc;
+}
+
+/* Rows rows[0..n) of the dataset `name` [n_total][width] into out [n][width]; checks the shape. */
+static int read_client_rows(hid_t file, const char *path, const char *name, hid_t type,
+                            size_t elem_size, size_t width, const int *rows, int n, void *out)
+{
+    hid_t dset = H5Lexists(file, name, H5P_DEFAULT) > 0 ? H5Dopen2(file, name, H5P_DEFAULT) : -1;
+    if (dset < 0) {
+        fd_set_error("%s: dataset '%s' is missing", path, name);
+        return -1;
+    }
+    int rc = 0;
+    hid_t space = H5Dget_space(dset);
+    hsize_t dims[2] = {0, 1};
+    int ndim = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+    if (ndim < 1 || ndim > 2 || (ndim == 2 ? dims[1] : 1) != width) {
+        fd_set_error("%s: dataset '%s' does not have %zu columns", path, name, width);
+        rc = -1;
+    }
+    hsize_t row_dims[2] = {1, (hsize_t)width};
+    hid_t mem = rc == 0 ? H5Screate_simple(ndim, row_dims, NULL) : -1;
+    for (int j = 0; rc == 0 && j < n; j++) {
+        hsize_t start[2] = {(hsize_t)rows[j], 0}, count[2] = {1, (hsize_t)width};
+        if ((hsize_t)rows[j] >= dims[0]) {
+            fd_set_error("%s: dataset '%s' has %llu rows, client %d is missing", path, name,
+                         (unsigned long long)dims[0], rows[j]);
+            rc = -1;
+        } else if (H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+                   H5Dread(dset, type, mem, space, H5P_DEFAULT,
+                           (char *)out + (size_t)j * width * elem_size) < 0) {
+            fd_set_error("%s: reading dataset '%s' failed (truncated or corrupt file?)", path,
+                         name);
+            rc = -1;
+        }
+    }
+    if (mem >= 0) H5Sclose(mem);
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(dset);
+    return rc;
+}
+
+int fd_checkpoint_read_federated(const char *path, fd_server_opt *s, fd_client_states *clients)
+{
+    hid_t file = open_checkpoint(path);
+    if (file < 0) return -1;
+    int rc = 0;
+    hsize_t count = (hsize_t)s->count;
+    if (s->m && (fd_h5_read_floats(file, path, "server/m", 1, &count, s->m) != 0 ||
+                 fd_h5_read_floats(file, path, "server/v", 1, &count, s->v) != 0))
+        rc = -1;
+    const fd_client_states *c = clients;
+    long offset = 0, n = 0;
+    if (rc == 0 && (c->local.count || c->moments.count)) {
+        hid_t g = H5Lexists(file, "clients", H5P_DEFAULT) > 0
+                      ? H5Gopen2(file, "clients", H5P_DEFAULT)
+                      : -1;
+        if (g < 0 || fd_h5_read_attr_long(g, "local_offset", &offset) != 0 ||
+            fd_h5_read_attr_long(g, "local_count", &n) != 0 || (size_t)offset != c->local.offset ||
+            (size_t)n != c->local.count) {
+            fd_set_error("%s: the clients' state does not match this run (fed.method, "
+                         "fed.keep_optimizer and the model must be those of the checkpoint)",
+                         path);
+            rc = -1;
+        }
+        if (g >= 0) H5Gclose(g);
+    }
+    if (rc == 0 && c->local.count)
+        rc = read_client_rows(file, path, "clients/params", H5T_NATIVE_FLOAT, sizeof(float),
+                              c->local.count, c->ids, c->n, c->params) == 0 &&
+                     read_client_rows(file, path, "clients/ema", H5T_NATIVE_FLOAT, sizeof(float),
+                                      c->local.count, c->ids, c->n, c->ema) == 0
+                 ? 0
+                 : -1;
+    if (rc == 0 && c->moments.count)
+        rc = read_client_rows(file, path, "clients/adam_m", H5T_NATIVE_FLOAT, sizeof(float),
+                              c->moments.count, c->ids, c->n, c->adam_m) == 0 &&
+                     read_client_rows(file, path, "clients/adam_v", H5T_NATIVE_FLOAT, sizeof(float),
+                                      c->moments.count, c->ids, c->n, c->adam_v) == 0 &&
+                     read_client_rows(file, path, "clients/adam_steps", H5T_NATIVE_LONG,
+                                      sizeof(long), 1, c->ids, c->n, c->adam_steps) == 0
+                 ? 0
+                 : -1;
     H5Fclose(file);
     return rc;
 }

@@ -108,7 +108,11 @@ static const key_spec keys[] = {
     {"fed", "server_opt", T_STRING, FIELD(fed.server_opt), NO_COUNT, "fedavg",
      "fedavg|fedadam|fedyogi", 0, 0, "server update applied to the averaged client updates"},
     {"fed", "server_lr", T_DOUBLE, FIELD(fed.server_lr), NO_COUNT, "1.0", ANY, 0, 100,
-     "server learning rate (FedAvg with 1.0 is plain averaging)"},
+     "server learning rate (FedAvg with 1.0 is plain averaging; FedAdam and FedYogi want about "
+     "0.01)"},
+    {"fed", "keep_optimizer", T_BOOL, FIELD(fed.keep_optimizer), NO_COUNT, "false", ANY, 0, 0,
+     "a client keeps its AdamW moments between the rounds it takes part in (memory: two more "
+     "model copies per client); false resets them every round"},
 
     {"out", "dir", T_STRING, FIELD(out.dir), NO_COUNT, "runs/default", ANY, 0, 0,
      "output folder: run file, checkpoints, samples"},
@@ -118,6 +122,9 @@ static const key_spec keys[] = {
      "checkpoints kept (older ones are deleted)"},
     {"out", "samples", T_INT, FIELD(out.samples), NO_COUNT, "64", ANY, 0, 1e6,
      "samples drawn into the grid written at the end of training"},
+    {"out", "sample_clients", T_INT, FIELD(out.sample_clients), NO_COUNT, "8", ANY, 1, 1e6,
+     "methods with personal parts (`udec`, `ulatdec`, `local`): the samples come from the models "
+     "of this many clients (the first ones), a grid row each"},
 
     {"run", "seed", T_UINT64, FIELD(run.seed), NO_COUNT, "0", ANY, 0, 0,
      "seed of every random draw (initialisation, partition, batches, noise)"},

@@ -16,21 +16,35 @@ static void quiet(void)
     }
 }
 
+/* A new file (truncating) in the 1.8 format: checksummed object headers, readable by every
+ * h5py in use. Takes ownership of fapl. */
+static hid_t create_file(const char *path, hid_t fapl)
+{
+    FD_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18));
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    FD_CHECK_H5(H5Pclose(fapl));
+    if (file < 0)
+        fd_set_error("%s: cannot create (missing folder, no permission or disk full?)", path);
+    return file;
+}
+
 hid_t fd_h5_create_parallel(const char *path, MPI_Comm comm)
 {
     quiet();
     hid_t fapl;
     FD_CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
     FD_CHECK_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
-    /* The 1.8 file format: checksummed object headers, readable by every h5py in use. */
-    FD_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18));
     FD_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
     FD_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    FD_CHECK_H5(H5Pclose(fapl));
-    if (file < 0)
-        fd_set_error("%s: cannot create (missing folder, no permission or disk full?)", path);
-    return file;
+    return create_file(path, fapl);
+}
+
+hid_t fd_h5_create_serial(const char *path)
+{
+    quiet();
+    hid_t fapl;
+    FD_CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+    return create_file(path, fapl);
 }
 
 hid_t fd_h5_open_read(const char *path)

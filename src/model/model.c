@@ -72,18 +72,26 @@ void fd_model_ema_enable(fd_model *m)
     memcpy(m->ema, m->params.data, sizeof(float) * m->params.count);
 }
 
+float fd_ema_decay_at(double decay, long step)
+{
+    double warm = (1.0 + (double)step) / (10.0 + (double)step);
+    return (float)(decay < warm ? decay : warm);
+}
+
+void fd_ema_blend(float *ema, const float *x, size_t n, float d)
+{
+#pragma omp parallel for simd if (n > 32768) schedule(static)
+    for (size_t i = 0; i < n; i++) ema[i] = d * ema[i] + (1.0f - d) * x[i];
+}
+
 void fd_model_ema_update(fd_model *m, double decay, long step, unsigned part_mask)
 {
     FD_ASSERT(m->ema);
-    double warm = (1.0 + (double)step) / (10.0 + (double)step);
-    const float d = (float)(decay < warm ? decay : warm);
+    const float d = fd_ema_decay_at(decay, step);
     for (int part = 0; part < FD_PART_COUNT; part++) {
         if (!(part_mask & (1u << part))) continue;
         fd_range r = m->params.parts[part];
-        float *e = m->ema + r.offset;
-        const float *p = m->params.data + r.offset;
-#pragma omp parallel for simd if (r.count > 32768) schedule(static)
-        for (size_t i = 0; i < r.count; i++) e[i] = d * e[i] + (1.0f - d) * p[i];
+        fd_ema_blend(m->ema + r.offset, m->params.data + r.offset, r.count, d);
     }
 }
 

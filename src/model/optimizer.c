@@ -1,8 +1,11 @@
 #include "feddiff/optimizer.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include "feddiff/error.h"
+#include "feddiff/scratch.h"
+#include "feddiff/threads.h"
 
 fd_adamw_config fd_adamw_defaults(void)
 {
@@ -47,10 +50,25 @@ void fd_params_adamw_step(fd_params *p, unsigned part_mask, const fd_adamw_confi
 
 double fd_global_norm(const float *x, size_t n)
 {
-    double sum = 0;
-#pragma omp parallel for reduction(+ : sum) if (n > 32768) schedule(static)
-    for (size_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
-    return sqrt(sum);
+    /* Per-thread partial sums over static ranges, added in thread order: an OpenMP reduction
+     * combines in whatever order threads finish, and a last-bit change in the norm changes the
+     * clipped gradient, so repeat runs would not be bitwise identical. */
+    double partial[FD_SCRATCH_MAX_THREADS];
+    FD_ASSERT(fd_threads() <= FD_SCRATCH_MAX_THREADS);
+    int team = 1;
+#pragma omp parallel if (n > 32768)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = n * (size_t)t / (size_t)nt, hi = n * (size_t)(t + 1) / (size_t)nt;
+        double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = lo; i < hi; i++) sum += (double)x[i] * (double)x[i];
+        partial[t] = sum;
+        if (t == 0) team = nt;
+    }
+    double total = 0.0;
+    for (int t = 0; t < team; t++) total += partial[t];
+    return sqrt(total);
 }
 
 double fd_clip_grad_norm(float *grad, size_t n, double max_norm)

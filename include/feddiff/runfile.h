@@ -1,0 +1,43 @@
+/* The run file (<out.dir>/run.h5): what a training run measured, round by round.
+ *
+ * Extendible, chunked datasets, appended and flushed every round, so that a killed job keeps
+ * every round it finished:
+ *   /rounds/<field>   [rounds]             one value per round (fields: fd_run_record)
+ *   /clients/<field>  [rounds][n_clients]  one value per client and round (NaN or 0 for the
+ *                                          clients a round did not sample)
+ * Every dataset has "units" and "description" attributes; the file has format = "feddiff-run",
+ * format_version, feddiff_version, method, n_clients and the full config. docs/FORMAT.md.
+ * Serial: one process (the root) writes it. */
+#ifndef FEDDIFF_RUNFILE_H
+#define FEDDIFF_RUNFILE_H
+
+#include <hdf5.h>
+
+#include "feddiff/config.h"
+
+typedef struct {
+    long round; /* rounds completed (1-based) */
+    long step;  /* optimizer steps per client so far (central: steps) */
+    double clients, failed;
+    double loss;
+    double bytes_up, bytes_down; /* this round, all clients */
+    double seconds, t_bcast, t_train, t_wait, t_reduce, t_server;
+    /* [n_clients] or NULL */
+    const double *client_loss, *client_samples, *client_bytes_up, *client_bytes_down;
+} fd_run_record;
+
+typedef struct {
+    hid_t file;
+    int n_clients;
+    long rounds; /* rows written */
+    char path[4096];
+} fd_runfile;
+
+/* Create (truncate) the run file. -1 with a message naming the file. */
+int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, const char *method,
+                      int n_clients);
+/* Append one round and flush. -1 with a message (disk full?). */
+int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec);
+int fd_runfile_close(fd_runfile *rf);
+
+#endif

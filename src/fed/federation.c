@@ -1,0 +1,271 @@
+#include "feddiff/federation.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feddiff/error.h"
+#include "feddiff/mpi_util.h"
+#include "feddiff/timer.h"
+
+enum { ROOT = 0 };
+/* Per-client figures gathered at the root: status (1 trained, 2 left out), mean loss, samples
+ * seen, optimizer steps, bytes up, bytes down. */
+enum {
+    CLIENT_STATUS,
+    CLIENT_LOSS,
+    CLIENT_SAMPLES,
+    CLIENT_STEPS,
+    CLIENT_UP,
+    CLIENT_DOWN,
+    CLIENT_FIELDS
+};
+
+static size_t parts_count(const fd_params *p, unsigned parts)
+{
+    size_t n = 0;
+    for (int part = 0; part < FD_PART_COUNT; part++)
+        if (parts & (1u << part)) n += p->parts[part].count;
+    return n;
+}
+
+long fd_federation_client_steps(const fd_fed_settings *set, int n_samples)
+{
+    if (set->local_epochs <= 0) return set->local.steps;
+    const int batch = set->local.batch < n_samples ? set->local.batch : n_samples;
+    return (long)set->local_epochs * (((long)n_samples + batch - 1) / (batch > 0 ? batch : 1));
+}
+
+void fd_federation_init(fd_federation *f, const fd_fed_settings *set, fd_model *model,
+                        fd_diffusion *diff, const fd_fed_client *own, int n_own, MPI_Comm comm)
+{
+    FD_ASSERT(set->method != FD_FED_CENTRAL && set->n_clients > 0 && model->ema);
+    memset(f, 0, sizeof *f);
+    f->set = *set;
+    f->comm = comm;
+    FD_CHECK_MPI(MPI_Comm_rank(comm, &f->rank));
+    FD_CHECK_MPI(MPI_Comm_size(comm, &f->size));
+    f->model = model;
+    f->diff = diff;
+    f->clients = own;
+    f->n_own = n_own;
+    f->local_parts = fd_strategy_local_parts(set->method);
+    f->shared_parts = fd_strategy_shared_parts(set->method);
+    f->trained = fd_params_range(&model->params, set->local.train_parts);
+
+    const size_t count = model->params.count;
+    f->global = fd_malloc(sizeof(float) * count);
+    f->global_ema = fd_malloc(sizeof(float) * count);
+    memcpy(f->global, model->params.data, sizeof(float) * count);
+    memcpy(f->global_ema, model->ema, sizeof(float) * count);
+    fd_server_opt_init(&f->server, set->server, set->server_lr, f->rank == ROOT ? count : 0);
+
+    int *ids = fd_malloc(sizeof(int) * (size_t)(n_own > 0 ? n_own : 1));
+    for (int j = 0; j < n_own; j++) {
+        FD_ASSERT(own[j].id >= 0 && own[j].id < set->n_clients &&
+                  (j == 0 || own[j].id > own[j - 1].id));
+        ids[j] = own[j].id;
+    }
+    const fd_range none = {0, 0};
+    fd_range local = f->local_parts ? fd_params_range(&model->params, f->local_parts) : none;
+    fd_client_states_init(&f->states, ids, n_own, local, set->keep_optimizer ? f->trained : none,
+                          model);
+    free(ids);
+    fd_aggregator_init(&f->agg, &model->params, f->shared_parts);
+    f->sampled = fd_malloc(sizeof(int) * (size_t)set->n_clients);
+    f->upload = fd_malloc(sizeof(unsigned) * (size_t)set->n_clients);
+    f->client_buf = fd_malloc(sizeof(double) * CLIENT_FIELDS * (size_t)set->n_clients);
+}
+
+void fd_federation_free(fd_federation *f)
+{
+    free(f->global);
+    free(f->global_ema);
+    fd_server_opt_free(&f->server);
+    fd_client_states_free(&f->states);
+    fd_aggregator_free(&f->agg);
+    free(f->sampled);
+    free(f->upload);
+    free(f->client_buf);
+    memset(f, 0, sizeof *f);
+}
+
+void fd_round_stats_init(fd_round_stats *st, int n_clients)
+{
+    memset(st, 0, sizeof *st);
+    const size_t n = (size_t)n_clients;
+    st->client_loss = fd_malloc(sizeof(double) * n);
+    st->client_samples = fd_malloc(sizeof(double) * n);
+    st->client_bytes_up = fd_malloc(sizeof(double) * n);
+    st->client_bytes_down = fd_malloc(sizeof(double) * n);
+}
+
+void fd_round_stats_free(fd_round_stats *st)
+{
+    free(st->client_loss);
+    free(st->client_samples);
+    free(st->client_bytes_up);
+    free(st->client_bytes_down);
+    memset(st, 0, sizeof *st);
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    int bad = 0;
+#pragma omp parallel for reduction(| : bad) if (n > 32768) schedule(static)
+    for (size_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
+    return !bad;
+}
+
+/* Train own client j in `round`; adds its upload to the sums. Returns false when it is left out. */
+static bool train_client(fd_federation *f, int j, int round, unsigned upload, double *figures)
+{
+    const fd_fed_client *c = &f->clients[j];
+    fd_model *m = f->model;
+    const fd_range sh = f->agg.range;
+    if (sh.count)
+        memcpy(m->params.data + sh.offset, f->global + sh.offset, sizeof(float) * sh.count);
+    const long adam_done = fd_client_states_load(&f->states, j, m, f->trained);
+
+    const long steps = fd_federation_client_steps(&f->set, c->data.n);
+    fd_local_config lc = f->set.local;
+    lc.steps = steps;
+    lc.round = (uint32_t)round;
+    lc.client = c->rng_stream;
+    lc.adam_steps_done = adam_done;
+    lc.warmup_steps = (long)llround(f->set.warmup * (double)steps * (double)f->set.rounds);
+    lc.ema_parts = f->local_parts;
+    long global_step = (long)round * steps;
+    fd_local_stats ls;
+    fd_local_train(m, f->diff, &c->data, &lc, &global_step, &ls);
+
+    bool ok = !ls.non_finite && ls.steps > 0;
+    for (int part = 0; ok && part < FD_PART_COUNT; part++)
+        if (upload & (1u << part))
+            ok = all_finite(m->params.data + m->params.parts[part].offset,
+                            m->params.parts[part].count);
+    if (!ok) {
+        fd_warn("round %d: client %d left out of the aggregate: its %s is not finite", round + 1,
+                c->id, ls.non_finite ? "loss or gradient" : "update");
+        figures[CLIENT_STATUS] = 2;
+        return false;
+    }
+    fd_client_states_store(&f->states, j, m, adam_done + ls.steps);
+    fd_aggregator_add(&f->agg, m->params.data, upload, (double)c->data.n);
+    figures[CLIENT_STATUS] = 1;
+    figures[CLIENT_LOSS] = ls.loss_sum / (double)ls.steps;
+    figures[CLIENT_SAMPLES] = (double)ls.samples;
+    figures[CLIENT_STEPS] = (double)ls.steps;
+    figures[CLIENT_UP] = 4.0 * (double)parts_count(&m->params, upload);
+    figures[CLIENT_DOWN] = 4.0 * (double)sh.count;
+    return true;
+}
+
+/* The root: server update, then the global EMA over the updated parts. The EMA moves once per
+ * round by d^K, K the mean local steps of the round's clients: as if it had followed every
+ * local step of a model that stayed at the new global value. */
+static void server_step(fd_federation *f, int round, double mean_steps)
+{
+    const unsigned updated = fd_server_apply(&f->server, f->global, &f->agg);
+    const double decay = f->set.local.ema_decay;
+    if (decay <= 0 || mean_steps <= 0) return;
+    const long K = lround(mean_steps);
+    const float d = fd_ema_decay_at(decay, (long)(round + 1) * K);
+    const float dK = K == 1 ? d : (float)pow((double)d, (double)K);
+    for (int part = 0; part < FD_PART_COUNT; part++) {
+        if (!(updated & (1u << part))) continue;
+        const fd_range r = f->model->params.parts[part];
+        fd_ema_blend(f->global_ema + r.offset, f->global + r.offset, r.count, dK);
+    }
+}
+
+void fd_federation_round(fd_federation *f, int round, fd_round_stats *st)
+{
+    const int n = f->set.n_clients;
+    const uint64_t seed = f->set.local.seed;
+    const double t_start = fd_now();
+    const int k =
+        fd_strategy_sample_clients(f->sampled, n, f->set.clients_per_round, seed, (uint32_t)round);
+    fd_strategy_upload_parts(f->upload, k, f->set.method, seed, (uint32_t)round);
+
+    /* seconds: broadcast, training, waiting, reduction, server update */
+    double t[5] = {0}, mark = fd_now();
+    const fd_range sh = f->agg.range;
+    if (sh.count) fd_mpi_bcast_floats(f->global + sh.offset, sh.count, ROOT, f->comm);
+    t[0] = fd_now() - mark;
+
+    mark = fd_now();
+    double *buf = f->client_buf;
+    memset(buf, 0, sizeof(double) * CLIENT_FIELDS * (size_t)n);
+    fd_aggregator_zero(&f->agg);
+    for (int i = 0, j = 0; i < k; i++) { /* both lists ascend: one merge walk */
+        const int id = f->sampled[i];
+        while (j < f->n_own && f->clients[j].id < id) j++;
+        if (j < f->n_own && f->clients[j].id == id)
+            train_client(f, j, round, f->upload[i], buf + (size_t)id * CLIENT_FIELDS);
+    }
+    t[1] = fd_now() - mark;
+
+    mark = fd_now();
+    FD_CHECK_MPI(MPI_Barrier(f->comm));
+    t[2] = fd_now() - mark;
+
+    mark = fd_now();
+    fd_aggregator_reduce(&f->agg, ROOT, f->comm);
+    fd_mpi_reduce_sum_doubles(buf, CLIENT_FIELDS * (size_t)n, ROOT, f->comm);
+    t[3] = fd_now() - mark;
+
+    mark = fd_now();
+    double steps = 0, loss = 0, up = 0, down = 0;
+    int trained = 0, failed = 0;
+    if (f->rank == ROOT) {
+        for (int c = 0; c < n; c++) {
+            const double *fig = buf + (size_t)c * CLIENT_FIELDS;
+            const bool ok = fig[CLIENT_STATUS] == 1;
+            trained += ok;
+            failed += fig[CLIENT_STATUS] == 2;
+            steps += fig[CLIENT_STEPS];
+            loss += ok ? fig[CLIENT_LOSS] : 0;
+            up += fig[CLIENT_UP];
+            down += fig[CLIENT_DOWN];
+            st->client_loss[c] = ok ? fig[CLIENT_LOSS] : NAN;
+            st->client_samples[c] = fig[CLIENT_SAMPLES];
+            st->client_bytes_up[c] = fig[CLIENT_UP];
+            st->client_bytes_down[c] = fig[CLIENT_DOWN];
+        }
+        server_step(f, round, trained ? steps / trained : 0);
+    }
+    t[4] = fd_now() - mark;
+
+    /* Every rank's times, averaged at the root. */
+    fd_mpi_reduce_sum_doubles(t, 5, ROOT, f->comm);
+    st->sampled = k;
+    st->failed = failed;
+    st->loss = trained ? loss / trained : NAN;
+    st->bytes_up = up;
+    st->bytes_down = down;
+    st->t_bcast = t[0] / f->size;
+    st->t_train = t[1] / f->size;
+    st->t_wait = t[2] / f->size;
+    st->t_reduce = t[3] / f->size;
+    st->t_server = t[4] / f->size;
+    st->t_round = fd_now() - t_start;
+}
+
+void fd_federation_share_ema(fd_federation *f)
+{
+    fd_mpi_bcast_floats(f->global_ema, f->model->params.count, ROOT, f->comm);
+}
+
+void fd_federation_load_client(fd_federation *f, int id, bool ema)
+{
+    fd_model *m = f->model;
+    const float *global = ema ? f->global_ema : f->global;
+    memcpy(m->params.data, global, sizeof(float) * m->params.count);
+    const fd_range l = f->states.local;
+    if (!l.count) return;
+    const int j = fd_client_states_find(&f->states, id);
+    if (j < 0) FD_FATAL("client %d is not held by rank %d", id, f->rank);
+    memcpy(m->params.data + l.offset,
+           (ema ? f->states.ema : f->states.params) + (size_t)j * l.count, sizeof(float) * l.count);
+}
