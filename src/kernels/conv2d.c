@@ -70,17 +70,8 @@ static conv_shape make_shape(int B, int H, int W, int C_in, int C_out, int K, in
 {
     FD_ASSERT(B > 0 && H > 0 && W > 0 && C_in > 0 && C_out > 0);
     FD_ASSERT((K == 1 || K == 3) && (stride == 1 || stride == 2));
-    conv_shape s = {B,
-                    H,
-                    W,
-                    C_in,
-                    C_out,
-                    K,
-                    stride,
-                    fd_conv2d_out_size(H, K, stride),
-                    fd_conv2d_out_size(W, K, stride),
-                    0,
-                    0};
+    conv_shape s = {B, H, W, C_in, C_out, K, stride, fd_conv2d_out_size(H, K, stride),
+                    fd_conv2d_out_size(W, K, stride), 0, 0};
     s.positions = (size_t)B * s.Ho * s.Wo;
     s.row = (size_t)K * K * C_in;
     return s;
@@ -118,8 +109,8 @@ static size_t chunk_end(const chunking *c, size_t i)
 
 /* cols[p - p0][(kh*K + kw)*C + c] = x[b][oh*stride + kh - K/2][ow*stride + kw - K/2][c] for
  * the positions p = (b, oh, ow) in [p0, p1) of a B x Ho x Wo grid; zero outside the image. */
-static void im2col(float *cols, const float *x, size_t p0, size_t p1, int H, int W, int C, int K,
-                   int stride, int Ho, int Wo)
+static void im2col(float *cols, const float *x, size_t p0, size_t p1, int H, int W, int C,
+                   int K, int stride, int Ho, int Wo)
 {
     const int pad = K / 2;
     const size_t row = (size_t)K * K * C, run = (size_t)K * C;
@@ -155,8 +146,8 @@ static void im2col(float *cols, const float *x, size_t p0, size_t p1, int H, int
 }
 
 /* The adjoint of im2col: x[b][ih][iw][c] += cols[...] for every tap of the positions [p0, p1). */
-static void col2im(float *x, const float *cols, size_t p0, size_t p1, int H, int W, int C, int K,
-                   int stride, int Ho, int Wo)
+static void col2im(float *x, const float *cols, size_t p0, size_t p1, int H, int W, int C,
+                   int K, int stride, int Ho, int Wo)
 {
     const int pad = K / 2;
     const size_t row = (size_t)K * K * C;
@@ -208,7 +199,8 @@ static void permute_weight_taps(float *wy, const float *weight, int C_in, int C_
  * tap sum; dir = -1 is col2im written as a gather. Taps outside the image read `zero` (C
  * zeros), so that each pixel is one branch-free vector loop over C. */
 static void sum_taps(float *restrict dst, const float *restrict src, const float *restrict base,
-                     const float *restrict zero, int dir, size_t p0, size_t p1, int H, int W, int C)
+                     const float *restrict zero, int dir, size_t p0, size_t p1, int H, int W,
+                     int C)
 {
     const size_t row = (size_t)9 * C;
     int h = (int)(p0 / W % H), w = (int)(p0 % W);
@@ -226,8 +218,8 @@ static void sum_taps(float *restrict dst, const float *restrict src, const float
         float *d = dst + p * C;
         const float *first = base ? base : d;
         for (int c = 0; c < C; c++)
-            d[c] = first[c] + t[0][c] + t[1][c] + t[2][c] + t[3][c] + t[4][c] + t[5][c] + t[6][c] +
-                   t[7][c] + t[8][c];
+            d[c] = first[c] + t[0][c] + t[1][c] + t[2][c] + t[3][c] + t[4][c] + t[5][c] +
+                   t[6][c] + t[7][c] + t[8][c];
         if (++w == W) {
             w = 0;
             if (++h == H) {
@@ -239,8 +231,8 @@ static void sum_taps(float *restrict dst, const float *restrict src, const float
 }
 
 /* Forward as im2col + GEMM: out[p][co] = cols[p][:] . wf[co][:] + bias[co]. */
-static void forward_by_im2col(float *out, const float *inp, const float *weight, const float *bias,
-                              const conv_shape *s)
+static void forward_by_im2col(float *out, const float *inp, const float *weight,
+                              const float *bias, const conv_shape *s)
 {
     const int C_in = s->C_in, C_out = s->C_out;
     const float *wf = weight;
@@ -273,8 +265,8 @@ static void forward_by_im2col(float *out, const float *inp, const float *weight,
 
 /* Forward for stride 1 and K = 3, by taps (see the top of the file). Chunks are whole images,
  * so sum_taps finds every neighbour's products in its own chunk. */
-static void forward_by_taps(float *out, const float *inp, const float *weight, const float *bias,
-                            const conv_shape *s)
+static void forward_by_taps(float *out, const float *inp, const float *weight,
+                            const float *bias, const conv_shape *s)
 {
     const int C_in = s->C_in, C_out = s->C_out;
     const size_t y_row = (size_t)9 * C_out;
@@ -324,8 +316,8 @@ static void row_runs(float *runs, const float *x, size_t b0, size_t b1, int firs
 }
 
 /* wr[kw*C_in + ci][j*C_out + co] = weight[co][ci][first_kh + 2*j][kw], j < n_kh. */
-static void permute_weight_rows(float *wr, const float *weight, int C_in, int C_out, int first_kh,
-                                int n_kh)
+static void permute_weight_rows(float *wr, const float *weight, int C_in, int C_out,
+                                int first_kh, int n_kh)
 {
     for (int kw = 0; kw < 3; kw++)
         for (int ci = 0; ci < C_in; ci++)
@@ -351,8 +343,8 @@ static void forward_down_by_rows(float *out, const float *inp, const float *weig
     const size_t runs_image = (size_t)s->H * Wo * run;
     const size_t y_image = ((size_t)even_rows + 2 * (size_t)odd_rows) * Wo * C_out;
     const int threads = fd_threads();
-    const chunking ch =
-        make_chunking(s->positions, (runs_image + y_image) / out_image, out_image, threads);
+    const chunking ch = make_chunking(s->positions, (runs_image + y_image) / out_image,
+                                      out_image, threads);
     const size_t chunk_images = ch.size / out_image;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (size_t c = 0; c < ch.n; c++) {
@@ -364,27 +356,28 @@ static void forward_down_by_rows(float *out, const float *inp, const float *weig
         float *y_odd = y_even + nb * even_rows * Wo * C_out;
         row_runs(runs_even, inp, b0, b1, 0, even_rows, s);
         row_runs(runs_odd, inp, b0, b1, 1, odd_rows, s);
-        fd_sgemm(false, false, (int)(nb * even_rows * Wo), C_out, run, 1.0f, runs_even, run, w_even,
-                 C_out, 0.0f, y_even, C_out);
+        fd_sgemm(false, false, (int)(nb * even_rows * Wo), C_out, run, 1.0f, runs_even, run,
+                 w_even, C_out, 0.0f, y_even, C_out);
         fd_sgemm(false, false, (int)(nb * odd_rows * Wo), 2 * C_out, run, 1.0f, runs_odd, run,
                  w_odd, 2 * C_out, 0.0f, y_odd, 2 * C_out);
         for (size_t p = p0; p < p1; p++) {
             const size_t b = p / out_image - b0;
             const int oh = (int)(p / Wo % s->Ho), ow = (int)(p % Wo);
             /* kh = 0: odd row oh - 1; kh = 1: even row oh; kh = 2: odd row oh */
-            const float *t0 =
-                oh >= 1 ? y_odd + ((b * odd_rows + oh - 1) * Wo + ow) * 2 * C_out : zero;
+            const float *t0 = oh >= 1 ? y_odd + ((b * odd_rows + oh - 1) * Wo + ow) * 2 * C_out
+                                      : zero;
             const float *t1 = y_even + ((b * even_rows + oh) * Wo + ow) * C_out;
-            const float *t2 =
-                oh < odd_rows ? y_odd + ((b * odd_rows + oh) * Wo + ow) * 2 * C_out + C_out : zero;
+            const float *t2 = oh < odd_rows
+                                  ? y_odd + ((b * odd_rows + oh) * Wo + ow) * 2 * C_out + C_out
+                                  : zero;
             float *o = out + p * C_out;
             for (int co = 0; co < C_out; co++) o[co] = base[co] + t0[co] + t1[co] + t2[co];
         }
     }
 }
 
-void fd_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
-                       int H, int W, int C_in, int C_out, int K, int stride)
+void fd_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int B, int H, int W, int C_in, int C_out, int K, int stride)
 {
     const conv_shape s = make_shape(B, H, W, C_in, C_out, K, stride);
     if (K > 1 && stride == 1 && C_in >= TAPS_MIN_C_IN)
@@ -418,8 +411,8 @@ static void accumulate_parameter_grads(float *part, double *bias_part, bool by_t
         const size_t row = (size_t)9 * C_out;
         float *buf = fd_scratch(SLOT_COLS, cap * row);
         im2col(buf, dout, p0, p1, s->Ho, s->Wo, C_out, 3, 1, s->H, s->W);
-        fd_sgemm(true, false, (int)row, C_in, np, 1.0f, buf, (int)row, inp + p0 * C_in, C_in, 1.0f,
-                 part, C_in);
+        fd_sgemm(true, false, (int)row, C_in, np, 1.0f, buf, (int)row, inp + p0 * C_in, C_in,
+                 1.0f, part, C_in);
         return;
     }
     const float *cols = inp + p0 * C_in;
@@ -428,8 +421,8 @@ static void accumulate_parameter_grads(float *part, double *bias_part, bool by_t
         im2col(buf, inp, p0, p1, s->H, s->W, C_in, s->K, s->stride, s->Ho, s->Wo);
         cols = buf;
     }
-    fd_sgemm(true, false, (int)s->row, C_out, np, 1.0f, cols, (int)s->row, g, C_out, 1.0f, part,
-             C_out);
+    fd_sgemm(true, false, (int)s->row, C_out, np, 1.0f, cols, (int)s->row, g, C_out, 1.0f,
+             part, C_out);
 }
 
 /* dinp += the input gradient of the output positions [p0, p1), whole images: dout times the
@@ -447,8 +440,8 @@ static void accumulate_input_grad(float *dinp, const float *dout, const float *w
         return;
     }
     float *buf = fd_scratch(SLOT_COLS, cap * s->row);
-    fd_sgemm(false, false, np, (int)s->row, C_out, 1.0f, dout + p0 * C_out, C_out, wf, (int)s->row,
-             0.0f, buf, (int)s->row);
+    fd_sgemm(false, false, np, (int)s->row, C_out, 1.0f, dout + p0 * C_out, C_out, wf,
+             (int)s->row, 0.0f, buf, (int)s->row);
     if (s->K == 3 && s->stride == 1)
         sum_taps(dinp, buf, NULL, zero, -1, p0, p1, s->H, s->W, C_in);
     else
@@ -480,8 +473,8 @@ void fd_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *
         make_chunking(s.positions, dweight_by_taps ? (size_t)9 * C_out : s.row, 1, threads);
     /* dinp chunks are whole images: col2im never adds into another thread's pixels, and
      * sum_taps finds every neighbour's columns in its own chunk. */
-    const chunking dinp_ch =
-        make_chunking(s.positions, s.row, is_pointwise(&s) ? 1 : (size_t)s.Ho * s.Wo, threads);
+    const chunking dinp_ch = make_chunking(
+        s.positions, s.row, is_pointwise(&s) ? 1 : (size_t)s.Ho * s.Wo, threads);
     const size_t n_partial = (size_t)C_out * s.row;
     float *partials[FD_SCRATCH_MAX_THREADS];
     double *bias_partials[FD_SCRATCH_MAX_THREADS];
