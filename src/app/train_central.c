@@ -11,6 +11,7 @@
 #include "feddiff/dataset.h"
 #include "feddiff/error.h"
 #include "feddiff/fs.h"
+#include "feddiff/memory.h"
 #include "feddiff/local_train.h"
 #include "feddiff/partition.h"
 #include "feddiff/runfile.h"
@@ -160,6 +161,7 @@ int fd_train_central(const fd_config *cfg)
     fd_format_duration(took, sizeof took, fd_now() - t_start);
     printf("trained in %s; wrote %s and %s\n", took, checkpoint, run_path);
     write_samples(cfg, m, &diff, checkpoint);
+    printf("peak memory: %.0f MB\n", (double)fd_peak_rss_bytes() / 1e6);
 
     free(pool.images);
     free(pool.vectors);

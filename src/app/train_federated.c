@@ -14,6 +14,7 @@
 #include "feddiff/error.h"
 #include "feddiff/federation.h"
 #include "feddiff/fs.h"
+#include "feddiff/memory.h"
 #include "feddiff/mpi_util.h"
 #include "feddiff/partition.h"
 #include "feddiff/rank_map.h"
@@ -126,6 +127,18 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
     free(x);
     free(labels);
     free(clients);
+}
+
+/* Peak resident memory: the largest rank and the sum over ranks. */
+static void report_memory(MPI_Comm comm)
+{
+    double rss = (double)fd_peak_rss_bytes(), max = 0, sum = 0;
+    FD_CHECK_MPI(MPI_Reduce(&rss, &max, 1, MPI_DOUBLE, MPI_MAX, ROOT, comm));
+    FD_CHECK_MPI(MPI_Reduce(&rss, &sum, 1, MPI_DOUBLE, MPI_SUM, ROOT, comm));
+    int rank;
+    FD_CHECK_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == ROOT) printf("peak memory: %.0f MB on the largest rank, %.0f MB over all ranks\n",
+                             max / 1e6, sum / 1e6);
 }
 
 static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_seen,
@@ -261,6 +274,7 @@ int fd_train_federated(const fd_config *cfg)
         fflush(stdout);
     }
     write_samples(cfg, &f, n_seen, &map, checkpoint);
+    report_memory(comm);
 
     fd_round_stats_free(&rs);
     fd_federation_free(&f);
