@@ -53,6 +53,8 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
 /* The run configuration and the network description stored in a checkpoint (to build the
  * matching model). Not collective. */
 int fd_checkpoint_read_config(const char *path, fd_config *cfg, fd_model_config *model);
+/* Its round and step. Not collective. */
+int fd_checkpoint_read_state(const char *path, fd_train_state *st);
 /* Load parameters, EMA (if m has one) and, when present, the AdamW moments into m; every tensor
  * must be present with the model's shape. Not collective. 0, or -1 with a message naming file
  * and tensor. */

@@ -92,6 +92,11 @@ int fd_config_validate(const fd_config *cfg);
 
 /* The full configuration as an INI text, every key, in table order. */
 void fd_config_write(const fd_config *cfg, FILE *out);
+/* Compare two configurations key by key, skipping the entries of the NULL-terminated list
+ * `ignore` (a section, "out", or a key, "fed.rounds"). Returns 0 when they agree, else 1 with
+ * "section.key = <a's value>, not <b's value>" for the first key that differs in buf. */
+int fd_config_first_difference(const fd_config *a, const fd_config *b, const char *const *ignore,
+                               char *buf, size_t size);
 /* Same, into a newly allocated string (free it). */
 char *fd_config_to_string(const fd_config *cfg);
 /* Markdown reference of every key: section, key, default, meaning. */

@@ -51,9 +51,10 @@ typedef struct {
                               decay, labels, timesteps, seed); per-client fields are set here */
 } fd_fed_settings;
 
-/* One round, as the root sees it after fd_federation_round. */
+/* One round, after fd_federation_round: the same on every rank, but the times (root only). */
 typedef struct {
     int sampled, failed; /* clients drawn; left out for non-finite values */
+    double mean_steps;   /* mean optimizer steps of the clients that finished */
     double loss;         /* mean over the clients that finished of their mean step loss */
     double bytes_up, bytes_down;
     /* seconds, averaged over ranks: broadcast, local training, waiting for the slowest rank,
@@ -93,7 +94,7 @@ void fd_federation_free(fd_federation *f);
 void fd_round_stats_init(fd_round_stats *st, int n_clients);
 void fd_round_stats_free(fd_round_stats *st);
 
-/* Run round `round` (0-based). Collective; st is complete on the root. */
+/* Run round `round` (0-based). Collective. */
 void fd_federation_round(fd_federation *f, int round, fd_round_stats *st);
 
 /* Optimizer steps client `id` takes per round. */

@@ -17,6 +17,8 @@ hid_t fd_h5_create_parallel(const char *path, MPI_Comm comm);
 hid_t fd_h5_create_serial(const char *path);
 /* Open an existing file read-only, serially. -1 with a message naming the file. */
 hid_t fd_h5_open_read(const char *path);
+/* Open an existing file for reading and writing, serially. -1 with a message naming the file. */
+hid_t fd_h5_open_rw(const char *path);
 /* Close a file and everything still open in it; 0, or -1 if flushing failed. */
 int fd_h5_close_file(hid_t file);
 /* A transfer property list for collective MPI-IO (close with H5Pclose). */

@@ -36,6 +36,10 @@ typedef struct {
 /* Create (truncate) the run file. -1 with a message naming the file. */
 int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, const char *method,
                       int n_clients);
+/* Reopen an existing run file to continue after round `keep_rounds` (a resumed run): rows of
+ * later rounds, which the resumed run redoes, are dropped. -1 with a message when the file is
+ * missing, not a run file, or has another client count. */
+int fd_runfile_reopen(fd_runfile *rf, const char *path, int n_clients, long keep_rounds);
 /* Append one round and flush. -1 with a message (disk full?). */
 int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec);
 int fd_runfile_close(fd_runfile *rf);

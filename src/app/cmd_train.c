@@ -9,28 +9,38 @@
 #include "train.h"
 
 static const char *usage =
-    "usage: feddiff train [--config FILE] [--set section.key=value]...\n"
+    "usage: feddiff train [--config FILE] [--set section.key=value]... [--resume latest|FILE]\n"
     "  Trains the model the config describes (keys: docs/config.md): fed.method = central pools\n"
     "  the clients' data into one model; full, udec, ulatdec, usplit and local federate\n"
     "  fed.clients clients over the MPI ranks (mpirun -n R feddiff train ...). Writes run.h5,\n"
-    "  checkpoints, samples.h5 and samples.png to out.dir.";
+    "  checkpoints, samples.h5 and samples.png to out.dir.\n"
+    "  --resume latest continues from the newest readable checkpoint in out.dir (or starts\n"
+    "  fresh when there is none); --resume FILE from that checkpoint. On SIGTERM or SIGUSR1\n"
+    "  the run finishes its round, saves a checkpoint and exits with code 75.";
 
 int fd_cmd_train(int argc, char **argv)
 {
     fd_config cfg;
     if (fd_app_parse_config(&argc, argv, &cfg) != 0)
         return fd_app_usage_error("%s", fd_last_error());
-    if (argc > 0) {
-        if (!strcmp(argv[0], "--help")) {
+    const char *resume = NULL;
+    for (int i = 0; i < argc;) {
+        const char *v;
+        if ((v = fd_app_option(argc, argv, &i, "--resume"))) {
+            resume = v;
+        } else if (!strcmp(argv[i], "--help")) {
             if (fd_app_is_root()) puts(usage);
             return 0;
+        } else {
+            return fd_app_usage_error("unknown argument '%s'\n%s", argv[i], usage);
         }
-        return fd_app_usage_error("unknown argument '%s'\n%s", argv[0], usage);
     }
     const int method = fd_fed_method_from_name(cfg.fed.method);
     if (method < 0)
         return fd_app_usage_error("fed.method = %s: not available in this version (central, full, "
                                   "udec, ulatdec, usplit, local)",
                                   cfg.fed.method);
-    return method == FD_FED_CENTRAL ? fd_train_central(&cfg) : fd_train_federated(&cfg);
+    fd_train_catch_signals();
+    return method == FD_FED_CENTRAL ? fd_train_central(&cfg, resume)
+                                    : fd_train_federated(&cfg, resume);
 }

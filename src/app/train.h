@@ -4,21 +4,46 @@
 #ifndef FEDDIFF_APP_TRAIN_H
 #define FEDDIFF_APP_TRAIN_H
 
+#include <mpi.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "feddiff/config.h"
 #include "feddiff/diffusion.h"
 #include "feddiff/model.h"
+#include "feddiff/runfile.h"
 
-int fd_train_central(const fd_config *cfg);
-int fd_train_federated(const fd_config *cfg);
+/* resume: NULL (start fresh), "latest", or a checkpoint file. */
+int fd_train_central(const fd_config *cfg, const char *resume);
+int fd_train_federated(const fd_config *cfg, const char *resume);
+
+/* Exit code of a run stopped by SIGTERM or SIGUSR1 after saving a checkpoint (EX_TEMPFAIL). */
+enum { FD_EXIT_INTERRUPTED = 75 };
+/* Catch SIGTERM and SIGUSR1: training then finishes its round, saves and exits. */
+void fd_train_catch_signals(void);
+/* Whether any rank of comm has caught one. Collective (call once per round on every rank). */
+bool fd_train_stop_requested(MPI_Comm comm);
+
+/* Load a checkpoint into the run; 0, or -1 with fd_last_error(). Collective when the run is. */
+typedef int (*fd_resume_loader)(void *ctx, const char *path);
+/* Resume as --resume says. "latest": out.dir's checkpoints newest first; one that cannot be read
+ * or loaded is reported with a warning and the next older one tried; no checkpoint at all starts
+ * the run fresh, none that loads is fatal. A named file must load (fatal otherwise). A checkpoint
+ * of another configuration (any key but out.*, fed.rounds, run.threads, data.dir) is fatal. Collective over comm; returns the
+ * round resumed after (0: fresh) and the file in `used`. */
+long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader load, void *ctx,
+                     MPI_Comm comm, char *used, size_t size);
 
 /* "1h02m", "3m05s", "42s". */
 void fd_format_duration(char *buf, size_t size, double seconds);
 /* <out.dir>/checkpoint-<round>.h5 */
 void fd_train_checkpoint_path(char *buf, size_t size, const fd_config *cfg, long round);
-/* Keep the last out.keep checkpoints: delete the one that just fell out of the window (root). */
-void fd_train_remove_old_checkpoint(const fd_config *cfg, long round);
+/* <out.dir>/run.h5 for a run that starts after `resumed` rounds: created new for a fresh run;
+ * reopened and cut back to `resumed` rounds when resuming (created anew, with a warning, when
+ * that fails). Fatal when it cannot be created. Root only. */
+void fd_train_open_runfile(fd_runfile *rf, const fd_config *cfg, int n_clients, long resumed);
+/* Delete all but the newest out.keep checkpoints of out.dir (root). */
+void fd_train_prune_checkpoints(const fd_config *cfg);
 
 /* Draw n samples with m's current weights into x [n][sample_size], in batches of train.batch,
  * conditioned on labels [n] (or NULL) and client ids (or NULL); the sampler noise of sample i

@@ -69,7 +69,13 @@ static void write_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff,
     free(labels);
 }
 
-int fd_train_central(const fd_config *cfg)
+static int load_checkpoint(void *model, const char *path)
+{
+    fd_train_state st;
+    return fd_checkpoint_read(path, model, &st);
+}
+
+int fd_train_central(const fd_config *cfg, const char *resume)
 {
     int rank, size;
     FD_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
@@ -102,10 +108,16 @@ int fd_train_central(const fd_config *cfg)
            "%ld steps of batch %d\n",
            cfg->data.name, pool.n, m->params.count, fd_threads(), total_steps, cfg->train.batch);
 
-    char run_path[4200];
-    snprintf(run_path, sizeof run_path, "%s/run.h5", cfg->out.dir);
+    fd_train_state st = {0, 0};
+    char checkpoint[4200] = "";
+    st.round = fd_train_resume(cfg, resume, load_checkpoint, m, MPI_COMM_SELF, checkpoint,
+                               sizeof checkpoint);
+    if (st.round > 0) {
+        st.step = st.round * steps_per_round;
+        printf("resumed from %s after round %ld\n", checkpoint, st.round);
+    }
     fd_runfile rf;
-    if (fd_runfile_create(&rf, run_path, cfg, "central", 1) != 0) fd_die_on_error();
+    fd_train_open_runfile(&rf, cfg, 1, st.round);
 
     fd_data_view view = {.n = (int)pool.n,
                          .sample_size = pool.sample_size,
@@ -114,10 +126,10 @@ int fd_train_central(const fd_config *cfg)
                          .labels = pool.labels};
     fd_local_config lc = fd_setup_local_config(cfg, total_steps);
     lc.steps = steps_per_round;
-    fd_train_state st = {0, 0};
-    char checkpoint[4200] = "";
     const double t_start = fd_now();
-    for (int round = 0; round < cfg->fed.rounds; round++) {
+    const long first_round = st.round;
+    bool interrupted = false;
+    for (int round = (int)first_round; round < cfg->fed.rounds && !interrupted; round++) {
         const double t0 = fd_now();
         lc.round = (uint32_t)round;
         lc.adam_steps_done = st.step;
@@ -131,7 +143,8 @@ int fd_train_central(const fd_config *cfg)
         const double dt = fd_now() - t0, elapsed = fd_now() - t_start;
         const double loss = stats.loss_sum / (double)stats.steps, samples = (double)stats.samples;
         char eta[32];
-        fd_format_duration(eta, sizeof eta, elapsed / st.round * (cfg->fed.rounds - st.round));
+        fd_format_duration(eta, sizeof eta,
+                           elapsed / (double)(st.round - first_round) * (cfg->fed.rounds - st.round));
         printf("round %4ld/%d  step %7ld  loss %.5f  %7.1f img/s  %5.1f s  ETA %s\n", st.round,
                cfg->fed.rounds, st.step, loss, samples / dt, dt, eta);
         fflush(stdout);
@@ -147,21 +160,29 @@ int fd_train_central(const fd_config *cfg)
                              .client_bytes_up = &zero,
                              .client_bytes_down = &zero};
         if (fd_runfile_append(&rf, &rec) != 0) fd_die_on_error();
-        bool last = st.round == cfg->fed.rounds;
-        if (last || (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0)) {
+        interrupted = fd_train_stop_requested(MPI_COMM_SELF);
+        const bool last = st.round == cfg->fed.rounds;
+        if (last || interrupted ||
+            (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0)) {
             fd_train_checkpoint_path(checkpoint, sizeof checkpoint, cfg, st.round);
             const fd_checkpoint_content content = fd_checkpoint_of_model(m);
             if (fd_checkpoint_write(checkpoint, MPI_COMM_SELF, cfg, &content, &st) != 0)
                 fd_die_on_error();
-            fd_train_remove_old_checkpoint(cfg, st.round);
+            fd_train_prune_checkpoints(cfg);
         }
     }
     if (fd_runfile_close(&rf) != 0) fd_die_on_error();
-    char took[32];
-    fd_format_duration(took, sizeof took, fd_now() - t_start);
-    printf("trained in %s; wrote %s and %s\n", took, checkpoint, run_path);
-    write_samples(cfg, m, &diff, checkpoint);
-    printf("peak memory: %.0f MB\n", (double)fd_peak_rss_bytes() / 1e6);
+    if (interrupted) {
+        printf("interrupted by a signal after round %ld: saved %s; continue with --resume "
+               "latest\n",
+               st.round, checkpoint);
+    } else {
+        char took[32];
+        fd_format_duration(took, sizeof took, fd_now() - t_start);
+        printf("trained in %s; wrote %s and %s/run.h5\n", took, checkpoint, cfg->out.dir);
+        write_samples(cfg, m, &diff, checkpoint);
+        printf("peak memory: %.0f MB\n", (double)fd_peak_rss_bytes() / 1e6);
+    }
 
     free(pool.images);
     free(pool.vectors);
@@ -169,5 +190,5 @@ int fd_train_central(const fd_config *cfg)
     fd_dataset_close(&ds);
     fd_diffusion_free(&diff);
     fd_model_free(m);
-    return 0;
+    return interrupted ? FD_EXIT_INTERRUPTED : 0;
 }

@@ -1,7 +1,11 @@
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "feddiff/checkpoint.h"
 #include "feddiff/error.h"
 #include "feddiff/image.h"
 #include "feddiff/samples.h"
@@ -25,14 +29,154 @@ void fd_train_checkpoint_path(char *buf, size_t size, const fd_config *cfg, long
     snprintf(buf, size, "%s/checkpoint-%06ld.h5", cfg->out.dir, round);
 }
 
-void fd_train_remove_old_checkpoint(const fd_config *cfg, long round)
+/* The rounds of the checkpoints in dir (checkpoint-<round>.h5; not the .tmp of a write that
+ * did not finish), newest first. Returns how many; *rounds is malloc'd. */
+static int list_checkpoints(const char *dir, long **rounds)
 {
-    const long every = cfg->out.checkpoint_every > 0 ? cfg->out.checkpoint_every : cfg->fed.rounds;
-    const long old = round - (long)cfg->out.keep * every;
-    if (old <= 0 || !fd_app_is_root()) return;
+    *rounds = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long round;
+        char tail[8];
+        if (sscanf(e->d_name, "checkpoint-%ld.h%1[5]%c", &round, tail, tail + 1) != 2) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *rounds = fd_realloc(*rounds, sizeof(long) * (size_t)cap);
+        }
+        (*rounds)[n++] = round;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort, newest first: a handful of files */
+        for (int j = i; j > 0 && (*rounds)[j] > (*rounds)[j - 1]; j--) {
+            long t = (*rounds)[j];
+            (*rounds)[j] = (*rounds)[j - 1];
+            (*rounds)[j - 1] = t;
+        }
+    return n;
+}
+
+void fd_train_prune_checkpoints(const fd_config *cfg)
+{
+    if (!fd_app_is_root()) return;
+    long *rounds;
+    const int n = list_checkpoints(cfg->out.dir, &rounds);
+    for (int i = cfg->out.keep; i < n; i++) {
+        char path[4200];
+        fd_train_checkpoint_path(path, sizeof path, cfg, rounds[i]);
+        if (remove(path) != 0) fd_warn("%s: cannot delete an old checkpoint", path);
+    }
+    free(rounds);
+}
+
+void fd_train_open_runfile(fd_runfile *rf, const fd_config *cfg, int n_clients, long resumed)
+{
     char path[4200];
-    fd_train_checkpoint_path(path, sizeof path, cfg, old);
-    remove(path); /* absent when it was never written: nothing to do */
+    snprintf(path, sizeof path, "%s/run.h5", cfg->out.dir);
+    if (resumed > 0) {
+        if (fd_runfile_reopen(rf, path, n_clients, resumed) == 0) return;
+        fd_warn("%s; starting a new run file (rounds 1-%ld are only in the checkpoints)",
+                fd_last_error(), resumed);
+    }
+    if (fd_runfile_create(rf, path, cfg, cfg->fed.method, n_clients) != 0) fd_die_on_error();
+    rf->rounds = 0;
+}
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void fd_train_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
+        FD_FATAL("cannot install the SIGTERM/SIGUSR1 handler");
+}
+
+bool fd_train_stop_requested(MPI_Comm comm)
+{
+    int mine = stop_signal != 0, any = 0;
+    FD_CHECK_MPI(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm));
+    return any != 0;
+}
+
+/* Keys a resumed run may change: where output goes, how long it runs, its threads. */
+static const char *const resumable_keys[] = {"out", "fed.rounds", "run.threads", "data.dir",
+                                             NULL};
+
+/* 0: path holds this run's checkpoint at *round; -1: it cannot be read (fd_last_error). Fatal
+ * when it belongs to another configuration. */
+static int check_checkpoint(const fd_config *cfg, const char *path, long *round)
+{
+    fd_config saved;
+    fd_model_config mc;
+    fd_train_state st;
+    if (fd_checkpoint_read_config(path, &saved, &mc) != 0 || fd_checkpoint_read_state(path, &st) != 0)
+        return -1;
+    char diff[FD_CONFIG_STR * 2 + 64];
+    if (fd_config_first_difference(&saved, cfg, resumable_keys, diff, sizeof diff)) {
+        fd_set_error("--resume: %s was written by another configuration: %s (only out.*, "
+                     "fed.rounds, run.threads and data.dir may change on resume)",
+                     path, diff);
+        fd_die_on_error();
+    }
+    *round = st.round;
+    return 0;
+}
+
+/* Every rank tries `path`; true only if all of them loaded it. */
+static bool load_everywhere(const fd_config *cfg, const char *path, fd_resume_loader load, void *ctx,
+                            MPI_Comm comm, long *round)
+{
+    int ok = check_checkpoint(cfg, path, round) == 0 && load(ctx, path) == 0, all = 0;
+    FD_CHECK_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
+    if (!all && ok) fd_set_error("%s: another rank could not load it", path);
+    return all != 0;
+}
+
+long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader load, void *ctx,
+                     MPI_Comm comm, char *used, size_t size)
+{
+    used[0] = '\0';
+    if (!resume) return 0;
+    long round = 0;
+    if (strcmp(resume, "latest") != 0) {
+        if (!load_everywhere(cfg, resume, load, ctx, comm, &round)) fd_die_on_error();
+        snprintf(used, size, "%s", resume);
+        return round;
+    }
+    /* The root's listing decides, so that every rank walks the same candidates. */
+    long *rounds = NULL;
+    int n = fd_app_is_root() ? list_checkpoints(cfg->out.dir, &rounds) : 0;
+    FD_CHECK_MPI(MPI_Bcast(&n, 1, MPI_INT, 0, comm));
+    if (!fd_app_is_root()) rounds = fd_malloc(sizeof(long) * (size_t)(n > 0 ? n : 1));
+    if (n > 0) FD_CHECK_MPI(MPI_Bcast(rounds, n, MPI_LONG, 0, comm));
+    for (int i = 0; i < n; i++) {
+        char path[4200];
+        fd_train_checkpoint_path(path, sizeof path, cfg, rounds[i]);
+        if (load_everywhere(cfg, path, load, ctx, comm, &round)) {
+            snprintf(used, size, "%s", path);
+            free(rounds);
+            return round;
+        }
+        if (fd_app_is_root())
+            fd_warn("%s%s; trying an older checkpoint", fd_last_error(),
+                    i + 1 < n ? "" : " (none older)");
+    }
+    free(rounds);
+    if (n > 0) { /* starting over would silently throw away their rounds */
+        fd_set_error("--resume latest: none of the %d checkpoint(s) in %s can be loaded; move them "
+                     "away to start afresh", n, cfg->out.dir);
+        fd_die_on_error();
+    }
+    if (fd_app_is_root())
+        printf("--resume latest: no checkpoint in %s yet, starting fresh\n", cfg->out.dir);
+    return 0;
 }
 
 void fd_draw_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff, float *x,

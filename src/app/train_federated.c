@@ -154,10 +154,25 @@ static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_
                                .n_clients = n_seen,
                                .clients = &f->states};
     if (fd_checkpoint_write(path, f->comm, cfg, &c, st) != 0) fd_die_on_error();
-    fd_train_remove_old_checkpoint(cfg, st->round);
+    fd_train_prune_checkpoints(cfg);
 }
 
-int fd_train_federated(const fd_config *cfg)
+/* Resume: the global model and EMA (through the working model), the server's moments and this
+ * rank's clients' rows. */
+static int load_checkpoint(void *federation, const char *path)
+{
+    fd_federation *f = federation;
+    fd_model *m = f->model;
+    fd_train_state st;
+    if (fd_checkpoint_read(path, m, &st) != 0 ||
+        fd_checkpoint_read_federated(path, &f->server, &f->states) != 0)
+        return -1;
+    memcpy(f->global, m->params.data, sizeof(float) * m->params.count);
+    memcpy(f->global_ema, m->ema, sizeof(float) * m->params.count);
+    return 0;
+}
+
+int fd_train_federated(const fd_config *cfg, const char *resume)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
     int rank, size;
@@ -207,29 +222,35 @@ int fd_train_federated(const fd_config *cfg)
     fd_federation_init(&f, &set, m, &diff, own, n_own, comm);
     if (rank == ROOT) print_layout(cfg, &f, &map, &part, n_seen);
 
+    fd_train_state st = {0, 0};
+    char checkpoint[4200] = "";
+    st.round = fd_train_resume(cfg, resume, load_checkpoint, &f, comm, checkpoint, sizeof checkpoint);
+    if (st.round > 0) {
+        if (fd_checkpoint_read_state(checkpoint, &st) != 0) fd_die_on_error();
+        if (rank == ROOT) printf("resumed from %s after round %ld\n", checkpoint, st.round);
+    }
     fd_runfile rf;
-    char run_path[4200];
-    snprintf(run_path, sizeof run_path, "%s/run.h5", cfg->out.dir);
-    if (rank == ROOT && fd_runfile_create(&rf, run_path, cfg, cfg->fed.method, n_seen) != 0)
-        fd_die_on_error();
+    if (rank == ROOT) fd_train_open_runfile(&rf, cfg, n_seen, st.round);
 
     fd_round_stats rs;
     fd_round_stats_init(&rs, n_seen);
-    fd_train_state st = {0, 0};
     double total_up = 0, total_down = 0, client_rounds = 0;
-    char checkpoint[4200] = "";
     const double t_start = fd_now();
-    for (int round = 0; round < cfg->fed.rounds; round++) {
+    const long first_round = st.round;
+    bool interrupted = false;
+    for (int round = (int)first_round; round < cfg->fed.rounds && !interrupted; round++) {
         fd_federation_round(&f, round, &rs);
         st.round = round + 1;
-        st.step += set.local_epochs > 0 ? 0 : set.local.steps;
+        st.step += lround(rs.mean_steps);
         if (rank == ROOT) {
             total_up += rs.bytes_up;
             total_down += rs.bytes_down;
             client_rounds += rs.sampled - rs.failed;
             char eta[32];
             const double elapsed = fd_now() - t_start;
-            fd_format_duration(eta, sizeof eta, elapsed / st.round * (cfg->fed.rounds - st.round));
+            fd_format_duration(eta, sizeof eta,
+                               elapsed / (double)(st.round - first_round) *
+                                   (cfg->fed.rounds - st.round));
             printf("round %4ld/%d  clients %4d  loss %.5f  up %8.2f MB  down %8.2f MB  %6.1f s  "
                    "ETA %s\n",
                    st.round, cfg->fed.rounds, rs.sampled - rs.failed, rs.loss, rs.bytes_up / 1e6,
@@ -254,27 +275,38 @@ int fd_train_federated(const fd_config *cfg)
                                  .client_bytes_down = rs.client_bytes_down};
             if (fd_runfile_append(&rf, &rec) != 0) fd_die_on_error();
         }
+        interrupted = fd_train_stop_requested(comm);
         const bool last = st.round == cfg->fed.rounds;
-        if (last || (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0))
+        if (last || interrupted ||
+            (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0))
             save_checkpoint(cfg, &f, n_seen, &st, checkpoint, sizeof checkpoint);
     }
     if (rank == ROOT) {
         if (fd_runfile_close(&rf) != 0) fd_die_on_error();
-        /* What `full` would have moved for the same client-rounds: the whole backbone down and up.
-         */
+        if (interrupted)
+            printf("interrupted by a signal after round %ld: saved %s; continue with --resume "
+                   "latest\n",
+                   st.round, checkpoint);
+    }
+    if (!interrupted && rank == ROOT) {
+        /* What `full` would have moved for the same client-rounds: the whole backbone down and
+         * up. */
         const double full =
             client_rounds * 2.0 * 4.0 * (double)parts_count(&m->params, FD_PARTS_BACKBONE);
         char took[32];
         fd_format_duration(took, sizeof took, fd_now() - t_start);
-        printf("trained in %s; wrote %s and %s\n", took, checkpoint, run_path);
-        printf("communication: up %.1f MB, down %.1f MB, total %.1f MB; full would move %.1f MB "
-               "for the same %.0f client-rounds: %.1f%% less\n",
-               total_up / 1e6, total_down / 1e6, (total_up + total_down) / 1e6, full / 1e6,
-               client_rounds, full > 0 ? 100.0 * (1.0 - (total_up + total_down) / full) : 0.0);
+        printf("trained in %s; wrote %s and %s/run.h5\n", took, checkpoint, cfg->out.dir);
+        printf("communication over rounds %ld-%ld: up %.1f MB, down %.1f MB, total %.1f MB; full "
+               "would move %.1f MB for the same %.0f client-rounds: %.1f%% less\n",
+               first_round + 1, st.round, total_up / 1e6, total_down / 1e6,
+               (total_up + total_down) / 1e6, full / 1e6, client_rounds,
+               full > 0 ? 100.0 * (1.0 - (total_up + total_down) / full) : 0.0);
         fflush(stdout);
     }
-    write_samples(cfg, &f, n_seen, &map, checkpoint);
-    report_memory(comm);
+    if (!interrupted) {
+        write_samples(cfg, &f, n_seen, &map, checkpoint);
+        report_memory(comm);
+    }
 
     fd_round_stats_free(&rs);
     fd_federation_free(&f);
@@ -286,5 +318,8 @@ int fd_train_federated(const fd_config *cfg)
     fd_rank_map_free(&map);
     fd_partition_free(&part);
     fd_dataset_close(&ds);
-    return 0;
+    /* Leave together: mpirun stops every rank as soon as one exits with 75, and the root may
+     * still be closing the run file. */
+    FD_CHECK_MPI(MPI_Barrier(comm));
+    return interrupted ? FD_EXIT_INTERRUPTED : 0;
 }

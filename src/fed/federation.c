@@ -212,29 +212,28 @@ void fd_federation_round(fd_federation *f, int round, fd_round_stats *st)
 
     mark = fd_now();
     fd_aggregator_reduce(&f->agg, ROOT, f->comm);
-    fd_mpi_reduce_sum_doubles(buf, CLIENT_FIELDS * (size_t)n, ROOT, f->comm);
+    fd_mpi_allreduce_sum_doubles(buf, CLIENT_FIELDS * (size_t)n, f->comm);
     t[3] = fd_now() - mark;
 
     mark = fd_now();
     double steps = 0, loss = 0, up = 0, down = 0;
     int trained = 0, failed = 0;
-    if (f->rank == ROOT) {
-        for (int c = 0; c < n; c++) {
-            const double *fig = buf + (size_t)c * CLIENT_FIELDS;
-            const bool ok = fig[CLIENT_STATUS] == 1;
-            trained += ok;
-            failed += fig[CLIENT_STATUS] == 2;
-            steps += fig[CLIENT_STEPS];
-            loss += ok ? fig[CLIENT_LOSS] : 0;
-            up += fig[CLIENT_UP];
-            down += fig[CLIENT_DOWN];
-            st->client_loss[c] = ok ? fig[CLIENT_LOSS] : NAN;
-            st->client_samples[c] = fig[CLIENT_SAMPLES];
-            st->client_bytes_up[c] = fig[CLIENT_UP];
-            st->client_bytes_down[c] = fig[CLIENT_DOWN];
-        }
-        server_step(f, round, trained ? steps / trained : 0);
+    for (int c = 0; c < n; c++) {
+        const double *fig = buf + (size_t)c * CLIENT_FIELDS;
+        const bool ok = fig[CLIENT_STATUS] == 1;
+        trained += ok;
+        failed += fig[CLIENT_STATUS] == 2;
+        steps += fig[CLIENT_STEPS];
+        loss += ok ? fig[CLIENT_LOSS] : 0;
+        up += fig[CLIENT_UP];
+        down += fig[CLIENT_DOWN];
+        st->client_loss[c] = ok ? fig[CLIENT_LOSS] : NAN;
+        st->client_samples[c] = fig[CLIENT_SAMPLES];
+        st->client_bytes_up[c] = fig[CLIENT_UP];
+        st->client_bytes_down[c] = fig[CLIENT_DOWN];
     }
+    st->mean_steps = trained ? steps / trained : 0;
+    if (f->rank == ROOT) server_step(f, round, st->mean_steps);
     t[4] = fd_now() - mark;
 
     /* Every rank's times, averaged at the root. */

@@ -337,6 +337,20 @@ static int read_tensors(hid_t file, const char *path, const char *group_name, co
     return 0;
 }
 
+int fd_checkpoint_read_state(const char *path, fd_train_state *st)
+{
+    hid_t file = open_checkpoint(path);
+    if (file < 0) return -1;
+    int rc = 0;
+    if (fd_h5_read_attr_long(file, "round", &st->round) != 0 ||
+        fd_h5_read_attr_long(file, "step", &st->step) != 0) {
+        fd_set_error("%s: missing 'round' or 'step' attribute", path);
+        rc = -1;
+    }
+    H5Fclose(file);
+    return rc;
+}
+
 int fd_checkpoint_read(const char *path, fd_model *m, fd_train_state *st)
 {
     hid_t file = open_checkpoint(path);

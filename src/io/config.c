@@ -478,6 +478,41 @@ void fd_config_write(const fd_config *cfg, FILE *out)
     }
 }
 
+/* The value of key k in cfg as written in a file, into buf. */
+static void value_text(const fd_config *cfg, const key_spec *k, char *buf, size_t size)
+{
+    FILE *f = fmemopen(buf, size, "w");
+    if (!f) FD_FATAL("fmemopen failed");
+    write_value(cfg, k, f);
+    if (fclose(f) != 0) FD_FATAL("fmemopen failed");
+}
+
+static bool ignored(const key_spec *k, const char *const *ignore)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", k->section, k->key);
+    for (; ignore && *ignore; ignore++)
+        if (!strcmp(*ignore, k->section) || !strcmp(*ignore, full)) return true;
+    return false;
+}
+
+int fd_config_first_difference(const fd_config *a, const fd_config *b, const char *const *ignore,
+                               char *buf, size_t size)
+{
+    char va[FD_CONFIG_STR + 64], vb[FD_CONFIG_STR + 64];
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_spec *k = &keys[i];
+        if (ignored(k, ignore)) continue;
+        value_text(a, k, va, sizeof va);
+        value_text(b, k, vb, sizeof vb);
+        if (strcmp(va, vb)) {
+            snprintf(buf, size, "%s.%s = %s, not %s", k->section, k->key, va, vb);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 char *fd_config_to_string(const fd_config *cfg)
 {
     char *buf = NULL;

@@ -60,6 +60,19 @@ hid_t fd_h5_open_read(const char *path)
     return file;
 }
 
+hid_t fd_h5_open_rw(const char *path)
+{
+    quiet();
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fd_set_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (file < 0) fd_set_error("%s: not a writable HDF5 file (truncated or corrupt?)", path);
+    return file;
+}
+
 int fd_h5_close_file(hid_t file)
 {
     int rc = H5Fflush(file, H5F_SCOPE_LOCAL) < 0 ? -1 : 0;
@@ -120,6 +133,8 @@ char *fd_h5_read_attr_string_alloc(hid_t obj, const char *name)
         FD_CHECK_H5(mem = H5Tcopy(H5T_C_S1));
         FD_CHECK_H5(H5Tset_size(mem, size + 1));
         FD_CHECK_H5(H5Tset_strpad(mem, H5T_STR_NULLTERM));
+        /* HDF5 converts no strings between character sets: read in the file's own. */
+        FD_CHECK_H5(H5Tset_cset(mem, H5Tget_cset(type)));
         out = fd_calloc(size + 1, 1);
         if (H5Aread(attr, mem, out) < 0) {
             free(out);

@@ -107,6 +107,63 @@ int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, co
     return 0;
 }
 
+/* Cut every dataset of `group` to `rows` rows; -1 on failure. */
+static int truncate_group(hid_t file, const char *group, long rows)
+{
+    hid_t g = H5Gopen2(file, group, H5P_DEFAULT);
+    if (g < 0) return -1;
+    hsize_t n = 0;
+    int rc = H5Gget_num_objs(g, &n) < 0 ? -1 : 0;
+    for (hsize_t i = 0; rc == 0 && i < n; i++) {
+        char name[256];
+        if (H5Gget_objname_by_idx(g, i, name, sizeof name) < 0) {
+            rc = -1;
+            break;
+        }
+        hid_t dset = H5Dopen2(g, name, H5P_DEFAULT), space = -1;
+        hsize_t dims[2] = {0, 0};
+        int ndim = -1;
+        if (dset >= 0 && (space = H5Dget_space(dset)) >= 0)
+            ndim = H5Sget_simple_extent_dims(space, dims, NULL);
+        if (ndim < 1 || dims[0] < (hsize_t)rows) {
+            rc = -1; /* fewer rows than the checkpoint's rounds: not this run's file */
+        } else {
+            dims[0] = (hsize_t)rows;
+            if (H5Dset_extent(dset, dims) < 0) rc = -1;
+        }
+        if (space >= 0) H5Sclose(space);
+        if (dset >= 0) H5Dclose(dset);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+int fd_runfile_reopen(fd_runfile *rf, const char *path, int n_clients, long keep_rounds)
+{
+    memset(rf, 0, sizeof *rf);
+    snprintf(rf->path, sizeof rf->path, "%s", path);
+    rf->n_clients = n_clients;
+    rf->rounds = keep_rounds;
+    rf->file = fd_h5_open_rw(path);
+    if (rf->file < 0) return -1;
+    char format[32] = "";
+    long clients = -1;
+    if (fd_h5_read_attr_string(rf->file, "format", format, sizeof format) != 0 ||
+        strcmp(format, FORMAT_NAME) != 0 || fd_h5_read_attr_long(rf->file, "n_clients", &clients) != 0 ||
+        clients != n_clients) {
+        fd_set_error("%s: not the run file of this run (format or client count differ)", path);
+    } else if (truncate_group(rf->file, "rounds", keep_rounds) != 0 ||
+               truncate_group(rf->file, "clients", keep_rounds) != 0) {
+        fd_set_error("%s: cannot cut it back to round %ld (fewer rounds, or corrupt)", path,
+                     keep_rounds);
+    } else if (H5Fflush(rf->file, H5F_SCOPE_LOCAL) >= 0) {
+        return 0;
+    }
+    H5Fclose(rf->file);
+    rf->file = -1;
+    return -1;
+}
+
 /* Append `width` values as row `row` of dataset `name`; -1 if HDF5 refuses (disk full). */
 static int append_row(hid_t group, const char *name, hsize_t row, hsize_t width, int ndim,
                       const double *values)
