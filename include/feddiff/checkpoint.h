@@ -59,6 +59,11 @@ int fd_checkpoint_read_state(const char *path, fd_train_state *st);
  * must be present with the model's shape. Not collective. 0, or -1 with a message naming file
  * and tensor. */
 int fd_checkpoint_read(const char *path, fd_model *m, fd_train_state *st);
+/* Whether the checkpoint holds parts that each client keeps (/clients/params). */
+bool fd_checkpoint_has_client_parts(const char *path);
+/* Client `client`'s own parts (its EMA row when ema, else its parameters) over the range they
+ * occupy in m's parameters (ema: in m->ema). Not collective. 0, or -1 with a message. */
+int fd_checkpoint_read_client_parts(const char *path, int client, bool ema, fd_model *m);
 /* Federated state: the server's moments (when s has them) and the rows of the clients in `clients`
  * (its ids, ranges and buffers as allocated by fd_client_states_init). Not collective. */
 int fd_checkpoint_read_federated(const char *path, fd_server_opt *s, fd_client_states *clients);

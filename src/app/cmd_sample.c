@@ -29,15 +29,24 @@ int fd_cmd_sample(int argc, char **argv)
     unsigned long long seed = 1;
     for (int i = 0; i < argc;) {
         const char *v;
-        if ((v = fd_app_option(argc, argv, &i, "--checkpoint"))) checkpoint = v;
-        else if ((v = fd_app_option(argc, argv, &i, "--out"))) out = v;
-        else if ((v = fd_app_option(argc, argv, &i, "--sampler"))) sampler = v;
-        else if ((v = fd_app_option(argc, argv, &i, "--n"))) n = fd_app_parse_long(v, "--n", 1, 1000000);
-        else if ((v = fd_app_option(argc, argv, &i, "--class"))) cls = fd_app_parse_long(v, "--class", 0, 1 << 30);
-        else if ((v = fd_app_option(argc, argv, &i, "--client"))) client = fd_app_parse_long(v, "--client", 0, 1 << 30);
-        else if ((v = fd_app_option(argc, argv, &i, "--steps"))) steps = fd_app_parse_long(v, "--steps", 1, 1000000);
-        else if ((v = fd_app_option(argc, argv, &i, "--batch"))) batch = fd_app_parse_long(v, "--batch", 1, 65536);
-        else if ((v = fd_app_option(argc, argv, &i, "--seed"))) seed = (unsigned long long)fd_app_parse_long(v, "--seed", 0, 1L << 62);
+        if ((v = fd_app_option(argc, argv, &i, "--checkpoint")))
+            checkpoint = v;
+        else if ((v = fd_app_option(argc, argv, &i, "--out")))
+            out = v;
+        else if ((v = fd_app_option(argc, argv, &i, "--sampler")))
+            sampler = v;
+        else if ((v = fd_app_option(argc, argv, &i, "--n")))
+            n = fd_app_parse_long(v, "--n", 1, 1000000);
+        else if ((v = fd_app_option(argc, argv, &i, "--class")))
+            cls = fd_app_parse_long(v, "--class", 0, 1 << 30);
+        else if ((v = fd_app_option(argc, argv, &i, "--client")))
+            client = fd_app_parse_long(v, "--client", 0, 1 << 30);
+        else if ((v = fd_app_option(argc, argv, &i, "--steps")))
+            steps = fd_app_parse_long(v, "--steps", 1, 1000000);
+        else if ((v = fd_app_option(argc, argv, &i, "--batch")))
+            batch = fd_app_parse_long(v, "--batch", 1, 65536);
+        else if ((v = fd_app_option(argc, argv, &i, "--seed")))
+            seed = (unsigned long long)fd_app_parse_long(v, "--seed", 0, 1L << 62);
         else if (!strcmp(argv[i], "--help")) {
             if (fd_app_is_root()) puts(usage);
             return 0;
@@ -56,14 +65,26 @@ int fd_cmd_sample(int argc, char **argv)
     fd_model_ema_enable(m);
     fd_train_state st;
     if (fd_checkpoint_read(checkpoint, m, &st) != 0) fd_die_on_error();
-    fd_model_swap_ema(m);
 
     const int n_classes = mcfg.kind == FD_MODEL_UNET ? mcfg.unet.n_classes : mcfg.mlp.n_classes;
     const int n_clients = mcfg.kind == FD_MODEL_UNET ? mcfg.unet.n_clients : mcfg.mlp.n_clients;
     if (cls >= 0 && cls >= n_classes)
         return fd_app_usage_error("--class %ld: the model has %d class embeddings", cls, n_classes);
-    if (client >= 0 && client >= n_clients)
-        return fd_app_usage_error("--client %ld: the model has %d client embeddings", client, n_clients);
+    /* A client is either a row of the client embedding or, when clients keep parts of the network
+     * (udec, ulatdec, local), the owner of a row of /clients: its own parts replace those of the
+     * global model. */
+    const bool personal = fd_checkpoint_has_client_parts(checkpoint);
+    if (personal && client < 0)
+        return fd_app_usage_error("%s: its clients keep their own parts (fed.method = %s): choose "
+                                  "one with --client C",
+                                  checkpoint, cfg.fed.method);
+    if (client >= 0 && !personal && client >= n_clients)
+        return fd_app_usage_error("--client %ld: the model has %d client embeddings and no "
+                                  "per-client parts",
+                                  client, n_clients);
+    if (personal && fd_checkpoint_read_client_parts(checkpoint, (int)client, true, m) != 0)
+        fd_die_on_error();
+    fd_model_swap_ema(m); /* sample with the moving average */
 
     fd_diffusion diff;
     fd_diffusion_init(&diff, fd_setup_schedule_kind(&cfg), cfg.diffusion.steps);
@@ -75,6 +96,7 @@ int fd_cmd_sample(int argc, char **argv)
     float *x = fd_malloc(sizeof(float) * size * (size_t)n);
     int *labels = n_classes > 0 ? fd_malloc(sizeof(int) * (size_t)n) : NULL;
     int *clients = client >= 0 ? fd_malloc(sizeof(int) * (size_t)n) : NULL;
+    const int *conditioning = client >= 0 && client < n_clients ? clients : NULL;
     for (long i = 0; i < n; i++) {
         if (labels) labels[i] = cls >= 0 ? (int)cls : (int)(i % n_classes);
         if (clients) clients[i] = (int)client;
@@ -83,9 +105,10 @@ int fd_cmd_sample(int argc, char **argv)
     for (long first = 0; first < n; first += batch) {
         int B = (int)(n - first < batch ? n - first : batch);
         float *xb = x + (size_t)first * size;
-        fd_diffusion_prior(xb, B, size, seed, (uint32_t)(client >= 0 ? client : 0), (uint64_t)first);
+        fd_diffusion_prior(xb, B, size, seed, (uint32_t)(client >= 0 ? client : 0),
+                           (uint64_t)first);
         fd_diffusion_sample(&diff, m, &sc, xb, labels ? labels + first : NULL,
-                            clients ? clients + first : NULL, B, seed,
+                            conditioning ? conditioning + first : NULL, B, seed,
                             (uint32_t)(client >= 0 ? client : 0), (uint64_t)first);
         if (fd_app_is_root())
             fprintf(stderr, "sampled %ld/%ld (%.1f s)\n", first + B, n, fd_now() - t0);
@@ -97,16 +120,20 @@ int fd_cmd_sample(int argc, char **argv)
     else {
         snprintf(prefix, sizeof prefix, "%s", checkpoint);
         char *slash = strrchr(prefix, '/');
-        snprintf(slash ? slash + 1 : prefix, sizeof prefix - (size_t)(slash ? slash + 1 - prefix : 0),
-                 "samples");
+        snprintf(slash ? slash + 1 : prefix,
+                 sizeof prefix - (size_t)(slash ? slash + 1 - prefix : 0), "samples");
     }
     int rc = 0;
     if (fd_app_is_root()) {
         char path[4200], desc[64];
-        snprintf(desc, sizeof desc, "%s, %d steps", sc.kind == FD_SAMPLER_DDIM ? "ddim" : "ancestral",
-                 sc.steps);
-        fd_sample_batch batch_out = {.n = (int)n, .data = x, .labels = labels, .clients = clients,
-                                     .checkpoint = checkpoint, .sampler = desc};
+        snprintf(desc, sizeof desc, "%s, %d steps",
+                 sc.kind == FD_SAMPLER_DDIM ? "ddim" : "ancestral", sc.steps);
+        fd_sample_batch batch_out = {.n = (int)n,
+                                     .data = x,
+                                     .labels = labels,
+                                     .clients = clients,
+                                     .checkpoint = checkpoint,
+                                     .sampler = desc};
         if (mcfg.kind == FD_MODEL_UNET) {
             batch_out.ndim = 4;
             batch_out.dims[0] = (int)n;

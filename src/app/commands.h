@@ -8,5 +8,6 @@ int fd_cmd_config(int argc, char **argv);
 int fd_cmd_train(int argc, char **argv);
 int fd_cmd_sample(int argc, char **argv);
 int fd_cmd_partition(int argc, char **argv);
+int fd_cmd_info(int argc, char **argv);
 
 #endif

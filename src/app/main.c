@@ -19,6 +19,7 @@ static const command commands[] = {
     {"partition", fd_cmd_partition,
      "print and save the federated split of a config: feddiff partition --config FILE"},
     {"sample", fd_cmd_sample, "draw samples from a checkpoint: feddiff sample --checkpoint FILE"},
+    {"info", fd_cmd_info, "summarise feddiff HDF5 files: feddiff info FILE..."},
     {"config", fd_cmd_config, "print the resolved configuration (--doc: every key documented)"},
     {"bench", fd_cmd_bench, "run a benchmark ('feddiff bench --help')"},
     {"version", fd_cmd_version, "print versions of feddiff, MPI, HDF5, BLIS and the threads"},

@@ -144,7 +144,8 @@ int fd_train_central(const fd_config *cfg, const char *resume)
         const double loss = stats.loss_sum / (double)stats.steps, samples = (double)stats.samples;
         char eta[32];
         fd_format_duration(eta, sizeof eta,
-                           elapsed / (double)(st.round - first_round) * (cfg->fed.rounds - st.round));
+                           elapsed / (double)(st.round - first_round) *
+                               (cfg->fed.rounds - st.round));
         printf("round %4ld/%d  step %7ld  loss %.5f  %7.1f img/s  %5.1f s  ETA %s\n", st.round,
                cfg->fed.rounds, st.step, loss, samples / dt, dt, eta);
         fflush(stdout);

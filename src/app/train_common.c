@@ -106,8 +106,7 @@ bool fd_train_stop_requested(MPI_Comm comm)
 }
 
 /* Keys a resumed run may change: where output goes, how long it runs, its threads. */
-static const char *const resumable_keys[] = {"out", "fed.rounds", "run.threads", "data.dir",
-                                             NULL};
+static const char *const resumable_keys[] = {"out", "fed.rounds", "run.threads", "data.dir", NULL};
 
 /* 0: path holds this run's checkpoint at *round; -1: it cannot be read (fd_last_error). Fatal
  * when it belongs to another configuration. */
@@ -116,7 +115,8 @@ static int check_checkpoint(const fd_config *cfg, const char *path, long *round)
     fd_config saved;
     fd_model_config mc;
     fd_train_state st;
-    if (fd_checkpoint_read_config(path, &saved, &mc) != 0 || fd_checkpoint_read_state(path, &st) != 0)
+    if (fd_checkpoint_read_config(path, &saved, &mc) != 0 ||
+        fd_checkpoint_read_state(path, &st) != 0)
         return -1;
     char diff[FD_CONFIG_STR * 2 + 64];
     if (fd_config_first_difference(&saved, cfg, resumable_keys, diff, sizeof diff)) {
@@ -130,8 +130,8 @@ static int check_checkpoint(const fd_config *cfg, const char *path, long *round)
 }
 
 /* Every rank tries `path`; true only if all of them loaded it. */
-static bool load_everywhere(const fd_config *cfg, const char *path, fd_resume_loader load, void *ctx,
-                            MPI_Comm comm, long *round)
+static bool load_everywhere(const fd_config *cfg, const char *path, fd_resume_loader load,
+                            void *ctx, MPI_Comm comm, long *round)
 {
     int ok = check_checkpoint(cfg, path, round) == 0 && load(ctx, path) == 0, all = 0;
     FD_CHECK_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
@@ -171,7 +171,8 @@ long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader 
     free(rounds);
     if (n > 0) { /* starting over would silently throw away their rounds */
         fd_set_error("--resume latest: none of the %d checkpoint(s) in %s can be loaded; move them "
-                     "away to start afresh", n, cfg->out.dir);
+                     "away to start afresh",
+                     n, cfg->out.dir);
         fd_die_on_error();
     }
     if (fd_app_is_root())

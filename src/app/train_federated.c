@@ -137,8 +137,9 @@ static void report_memory(MPI_Comm comm)
     FD_CHECK_MPI(MPI_Reduce(&rss, &sum, 1, MPI_DOUBLE, MPI_SUM, ROOT, comm));
     int rank;
     FD_CHECK_MPI(MPI_Comm_rank(comm, &rank));
-    if (rank == ROOT) printf("peak memory: %.0f MB on the largest rank, %.0f MB over all ranks\n",
-                             max / 1e6, sum / 1e6);
+    if (rank == ROOT)
+        printf("peak memory: %.0f MB on the largest rank, %.0f MB over all ranks\n", max / 1e6,
+               sum / 1e6);
 }
 
 static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_seen,
@@ -224,7 +225,8 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
 
     fd_train_state st = {0, 0};
     char checkpoint[4200] = "";
-    st.round = fd_train_resume(cfg, resume, load_checkpoint, &f, comm, checkpoint, sizeof checkpoint);
+    st.round =
+        fd_train_resume(cfg, resume, load_checkpoint, &f, comm, checkpoint, sizeof checkpoint);
     if (st.round > 0) {
         if (fd_checkpoint_read_state(checkpoint, &st) != 0) fd_die_on_error();
         if (rank == ROOT) printf("resumed from %s after round %ld\n", checkpoint, st.round);

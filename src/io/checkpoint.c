@@ -11,6 +11,9 @@
 #include "feddiff/hdf5_util.h"
 
 enum { CHECKPOINT_FORMAT_VERSION = 1 };
+
+static int read_client_rows(hid_t file, const char *path, const char *name, hid_t type,
+                            size_t elem_size, size_t width, const int *rows, int n, void *out);
 static const char *const FORMAT_NAME = "feddiff-checkpoint";
 
 /* One float32 dataset of the given shape; rank 0 writes `data`, the others take part only. */
@@ -408,6 +411,38 @@ static int read_client_rows(hid_t file, const char *path, const char *name, hid_
     if (mem >= 0) H5Sclose(mem);
     if (space >= 0) H5Sclose(space);
     H5Dclose(dset);
+    return rc;
+}
+
+bool fd_checkpoint_has_client_parts(const char *path)
+{
+    hid_t file = open_checkpoint(path);
+    if (file < 0) return false;
+    bool has = H5Lexists(file, "clients", H5P_DEFAULT) > 0 &&
+               H5Lexists(file, "clients/params", H5P_DEFAULT) > 0;
+    H5Fclose(file);
+    return has;
+}
+
+int fd_checkpoint_read_client_parts(const char *path, int client, bool ema, fd_model *m)
+{
+    hid_t file = open_checkpoint(path);
+    if (file < 0) return -1;
+    long offset = -1, count = -1;
+    hid_t g =
+        H5Lexists(file, "clients", H5P_DEFAULT) > 0 ? H5Gopen2(file, "clients", H5P_DEFAULT) : -1;
+    int rc = -1;
+    if (g < 0 || fd_h5_read_attr_long(g, "local_offset", &offset) != 0 ||
+        fd_h5_read_attr_long(g, "local_count", &count) != 0 || offset < 0 || count <= 0 ||
+        (size_t)(offset + count) > m->params.count) {
+        fd_set_error("%s: no per-client parts for this model", path);
+    } else {
+        float *dst = (ema ? m->ema : m->params.data) + offset;
+        rc = read_client_rows(file, path, ema ? "clients/ema" : "clients/params", H5T_NATIVE_FLOAT,
+                              sizeof(float), (size_t)count, &client, 1, dst);
+    }
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(file);
     return rc;
 }
 

@@ -149,8 +149,8 @@ int fd_runfile_reopen(fd_runfile *rf, const char *path, int n_clients, long keep
     char format[32] = "";
     long clients = -1;
     if (fd_h5_read_attr_string(rf->file, "format", format, sizeof format) != 0 ||
-        strcmp(format, FORMAT_NAME) != 0 || fd_h5_read_attr_long(rf->file, "n_clients", &clients) != 0 ||
-        clients != n_clients) {
+        strcmp(format, FORMAT_NAME) != 0 ||
+        fd_h5_read_attr_long(rf->file, "n_clients", &clients) != 0 || clients != n_clients) {
         fd_set_error("%s: not the run file of this run (format or client count differ)", path);
     } else if (truncate_group(rf->file, "rounds", keep_rounds) != 0 ||
                truncate_group(rf->file, "clients", keep_rounds) != 0) {

@@ -44,7 +44,7 @@ int fd_samples_write(const char *path, const fd_sample_batch *s, const fd_config
                       "class each sample was conditioned on");
     if (s->clients)
         write_dataset(file, "clients", H5T_NATIVE_INT, 1, &n, s->clients,
-                      "client each sample was conditioned on");
+                      "client whose model (its own parts or embedding row) drew each sample");
     if (fd_h5_close_file(file) != 0) {
         remove(tmp);
         fd_set_error("%s: writing failed (disk full?)", tmp);
