@@ -224,12 +224,15 @@ static int bench_kernels(void)
 int fd_cmd_bench(int argc, char **argv)
 {
     if (argc < 1 || !strcmp(argv[0], "--help")) {
-        printf("usage: feddiff bench kernels\n"
-               "  kernels   sgemm peak on 1..N threads, then each convolution of the default\n"
-               "            UNet, forward and backward, as GFLOP/s and fraction of that peak\n");
+        printf("usage: feddiff bench kernels|checkpoint\n"
+               "  kernels     sgemm peak on 1..N threads, then each convolution of the default\n"
+               "              UNet, forward and backward, as GFLOP/s and fraction of that peak\n"
+               "  checkpoint  write bandwidth of a federated checkpoint for many clients\n"
+               "              ('feddiff bench checkpoint --help')\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "kernels")) return bench_kernels();
+    if (!strcmp(argv[0], "checkpoint")) return fd_bench_checkpoint(argc - 1, argv + 1);
     fprintf(stderr, "feddiff: error: unknown benchmark '%s' (try 'feddiff bench --help')\n",
             argv[0]);
     return 2;
