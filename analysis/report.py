@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,9 +42,14 @@ def save(fig, out, name):
     return path
 
 
+def rounds_axis(ax):
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
 def finish(fig, ax, run, ylabel, what, out, name, **legend):
     """Label a one-panel figure per round and save it as out/name."""
-    ax.set_xlabel("round")
+    rounds_axis(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title(run, what))
     ax.grid(alpha=0.3)
@@ -64,8 +70,8 @@ def plot_loss(run, out):
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(r, loss, lw=1, alpha=0.6 if len(r) > 20 else 1, marker="" if len(r) > 40 else ".",
             label="round mean over clients")
-    k = max(2, len(r) // 20)
-    avg = moving_average(loss, k)
+    k = max(3, len(r) // 15)  # only for long runs: a short one is readable as it is
+    avg = moving_average(loss, k) if len(r) >= 30 else None
     if avg is not None:
         ax.plot(r[avg[1]:], avg[0], lw=2, label=f"moving average ({k} rounds)")
     ax.set_yscale("log")
@@ -87,7 +93,7 @@ def plot_client_loss(run, out):
     a.fill_between(rr, q[1], q[3], alpha=0.4, label="25% - 75%")
     a.plot(rr, q[2], lw=1.5, label="median")
     a.set_yscale("log")
-    a.set_xlabel("round")
+    rounds_axis(a)
     a.set_ylabel("client's mean loss in the round (log)")
     a.set_title("spread over the round's sampled clients")
     a.grid(alpha=0.3)
@@ -96,7 +102,7 @@ def plot_client_loss(run, out):
     im = b.imshow(loss.T, aspect="auto", origin="lower", interpolation="nearest",
                   extent=(r[0] - 0.5, r[-1] + 0.5, -0.5, run.n_clients - 0.5),
                   norm=matplotlib.colors.LogNorm(vmin=finite.min(), vmax=finite.max()))
-    b.set_xlabel("round")
+    rounds_axis(b)
     b.set_ylabel("client")
     b.set_title("every client (blank: not sampled)")
     fig.colorbar(im, ax=b, label="loss")
@@ -145,7 +151,7 @@ def plot_metrics(run, out):
         if std is not None and len(std[1]) == len(v) and np.array_equal(std[0], r):
             ax.fill_between(r, v - std[1], v + std[1], alpha=0.25, label="+- std over subsets")
             ax.legend(fontsize=8)
-        ax.set_xlabel("round")
+        rounds_axis(ax)
         ax.set_title(METRIC_TITLES[m], fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title(run, "evaluation"))
