@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the job scripts in jobs/ (sourced, not run): finds feddiff, derives threads per rank
 # from the allocation, and launches ranks with mpirun or srun so that a time-limit signal reaches
 # feddiff (which then finishes its round, writes a checkpoint and exits with 75).
@@ -20,6 +21,10 @@ FEDDIFF=${FEDDIFF:-$(command -v feddiff || true)}
   fdj_die "feddiff not found: put it on PATH or set FEDDIFF=/path/to/feddiff"
 LAUNCH=${LAUNCH:-mpirun}
 
+# A signal before feddiff starts: remembered, and fdj_run then does not start it.
+fdj_signalled=
+trap 'fdj_signalled=1' USR1 TERM
+
 # Cores = ranks x threads (DESIGN.md section 4): each rank gets the CPUs Slurm gave its task.
 fdj_threads=${SLURM_CPUS_PER_TASK:-1}
 export OMP_NUM_THREADS=$fdj_threads
@@ -40,6 +45,10 @@ fdj_run() {
       launcher=(srun -n "$ranks" --cpus-per-task="$fdj_threads" --mpi="${SRUN_MPI:-pmix}" ${SRUN_FLAGS:-}) ;;
     *) fdj_die "LAUNCH=$LAUNCH: use mpirun or srun" ;;
   esac
+  if [ -n "$fdj_signalled" ]; then
+    fdj_say "signalled before the start: not starting feddiff"
+    return 75
+  fi
   fdj_say "${launcher[*]} $FEDDIFF $* (threads per rank: $fdj_threads)"
   "${launcher[@]}" "$FEDDIFF" "$@" &
   pid=$!
@@ -51,11 +60,13 @@ fdj_run() {
     wait "$pid" || rc=$?
     [ "$rc" -gt 128 ] || break
     if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid" 2>/dev/null && rc=0 || { local late=$?; [ "$late" -eq 127 ] || rc=$late; }
+      local late=0
+      wait "$pid" 2>/dev/null || late=$?
+      [ "$late" -eq 127 ] || rc=$late # 127: its status was already taken
       break
     fi
   done
-  trap - USR1 TERM
+  trap 'fdj_signalled=1' USR1 TERM
   return "$rc"
 }
 

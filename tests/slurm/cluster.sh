@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A private one-host Slurm cluster for the tests: munged, slurmctld and slurmd with their own
 # key, config, ports, sockets, spool and state directories under one work directory, so it
 # neither needs nor disturbs a system Slurm or munge. Works as root without systemd or cgroups.
@@ -20,12 +21,12 @@ cluster_free_port() {
 }
 
 cluster_start() {
-  local dir=$1 host cpus mem node port_ctld port_d t
-  for tool in munged mungekey slurmctld slurmd sbatch scontrol sinfo; do
-    command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null ||
+  local dir=$1 host mem node port_ctld port_d state t tool
+  export PATH=$PATH:/usr/sbin
+  for tool in munged mungekey slurmctld slurmd sbatch scontrol sinfo squeue scancel; do
+    command -v "$tool" >/dev/null ||
       { cluster_fail "$tool not found: install slurmctld slurmd slurm-client munge (scripts/setup)"; return 1; }
   done
-  export PATH=$PATH:/usr/sbin
   mkdir -p "$dir"/{munge,spool,state,log}
   chmod 700 "$dir" "$dir/munge"
 
@@ -39,11 +40,12 @@ cluster_start() {
     { cluster_fail "munged did not start (see $dir/log/munged.log)"; return 1; }
   cluster_pids+=("$(cat "$dir/munge/munged.pid")")
 
-  host=$(hostname -s)
-  # The node as slurmd sees it (CPUs, sockets, cores, threads, memory): a node configured with
-  # more than it has would be drained.
+  # The node as slurmd sees it (name, CPUs, sockets, cores, threads, memory): a node configured
+  # with more than it has would be drained.
   node=$(slurmd -C 2>/dev/null | head -n1)
   [[ $node == NodeName=* ]] || { cluster_fail "slurmd -C failed"; return 1; }
+  host=${node%% *}
+  host=${host#NodeName=}
   mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")
   node=${node/RealMemory=$mem/RealMemory=$((mem / 2))}
   port_ctld=$(cluster_free_port)
@@ -105,6 +107,13 @@ EOF
 
 cluster_stop() {
   local pid
+  # Jobs first, so that no slurmstepd outlives the daemons it reports to.
+  if [ ${#cluster_pids[@]} -gt 0 ] && scancel --quiet --full --user="$(id -un)" 2>/dev/null; then
+    for _ in {1..20}; do
+      [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
+      sleep 1
+    done
+  fi
   for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${cluster_pids[@]}"; do
     for _ in {1..50}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
