@@ -10,6 +10,9 @@
 #   SRUN_MPI      srun's --mpi plugin (default pmix)
 #   SRUN_FLAGS    extra srun options
 
+# shellcheck disable=SC2034 # used by the job scripts
+fdj_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # jobs/
+
 fdj_say() { echo "[$(date '+%F %T')] ${SLURM_JOB_ID:+job $SLURM_JOB_ID${SLURM_ARRAY_TASK_ID:+ task $SLURM_ARRAY_TASK_ID}: }$*"; }
 fdj_die() {
   fdj_say "error: $*" >&2
