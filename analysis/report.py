@@ -9,6 +9,7 @@ RUN.h5 is the run file in out.dir (a folder holding run.h5 works too). Writes
   bytes.png        cumulative bytes up, down and in all
   timing.png       seconds per round, split into broadcast, training, waiting, reduce, server
   metrics.png      fid_cls, kid_cls (+- std) and label fidelity per evaluated round
+  client_metrics.png  each client's kid_cls and label fidelity at the last evaluation
   samples.png      the sample grid of samples.h5 (beside the run file), one row per client
 A figure whose data the run does not hold (no evaluation metrics yet, one client, no samples)
 is skipped with a note on stdout and in report.md. Needs h5py, NumPy, matplotlib (Debian's).
@@ -159,6 +160,29 @@ def plot_metrics(run, out):
     return save(fig, out, "metrics.png"), None
 
 
+CLIENT_METRICS = ("kid_cls", "label_fidelity")
+
+
+def plot_client_metrics(run, out):
+    found = {m: run.client_metric(m) for m in CLIENT_METRICS}
+    found = {m: v for m, v in found.items() if v is not None}
+    if not found:
+        return None, "no per-client evaluation (/clients/kid_cls, label fidelity): no client_metrics.png"
+    fig, axes = plt.subplots(1, len(found), figsize=(5.5 * len(found), 3.8), squeeze=False)
+    for ax, (m, values) in zip(axes[0], found.items()):
+        row = int(np.flatnonzero(np.isfinite(values).any(axis=1))[-1])  # the last evaluation
+        v = values[row]
+        ax.bar(np.arange(len(v)), np.nan_to_num(v), color="tab:blue")
+        ax.axhline(np.nanmean(v), color="k", lw=1, ls="--", label=f"mean {np.nanmean(v):.4g}")
+        ax.set_xlabel("client")
+        ax.set_title(f"{METRIC_TITLES[m]}, round {int(run.rounds['round'][row])}", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title(run, "evaluation per client"))
+    fig.tight_layout()
+    return save(fig, out, "client_metrics.png"), None
+
+
 def sample_groups(clients, n=0):
     """[(row name, sample indices)]: a row per client in order of appearance, or one row."""
     if clients is not None and (np.asarray(clients) >= 0).any():
@@ -222,7 +246,7 @@ def write_index(run, out, figures, notes):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 epilog="Figures: loss, client_loss, bytes, timing, metrics, samples.")
+                                 epilog="Figures: loss, client_loss, bytes, timing, metrics, client_metrics, samples.")
     ap.add_argument("run", metavar="RUN.h5", help="the run file (or the out.dir that holds run.h5)")
     ap.add_argument("-o", "--out", metavar="DIR", required=True, help="folder for the PNG files")
     ap.add_argument("--samples", metavar="FILE", help="samples file (default: samples.h5 beside RUN.h5)")
@@ -252,6 +276,7 @@ def main(argv=None):
     add(plot_bytes(run, args.out), "Cumulative communication")
     add(plot_timing(run, args.out), "Time per round")
     add(plot_metrics(run, args.out), "Evaluation metrics")
+    add(plot_client_metrics(run, args.out), "Evaluation per client")
     add(plot_samples(run, args.out, args.samples), "Samples")
     write_index(run, args.out, figures, notes)
     print(f"wrote {os.path.join(args.out, 'report.md')}")

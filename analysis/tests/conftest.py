@@ -54,6 +54,9 @@ def runs(tmp_path_factory):
         f["rounds/kid_cls"] = every_other(np.linspace(0.05, 0.01, n))
         f["rounds/kid_cls_std"] = every_other(np.full(n, 0.002))
         f["rounds/label_fidelity"] = every_other(np.linspace(0.5, 0.2, n))
+        c = f["clients/loss"].shape[1]
+        f["clients/kid_cls"] = np.where(np.arange(n)[:, None] % 2 == 1,
+                                        np.linspace(0.01, 0.03, c)[None, :], np.nan)
     made["evaluated"] = path
     # The same in a metrics.h5 beside the run file, under the names feddiff eval logs.
     shutil.copytree(base / "full", base / "logged")

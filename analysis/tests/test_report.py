@@ -50,6 +50,10 @@ def test_metrics_plotted_when_present(runs, tmp_path, which):
     assert rc == 0, err
     assert png_ok(tmp_path / "metrics.png")
     assert "no evaluation metrics" not in out
+    # Per-client KID only in the first (the run file's /clients/kid_cls).
+    assert (tmp_path / "client_metrics.png").exists() == (which == "evaluated")
+    if which == "evaluated":
+        assert png_ok(tmp_path / "client_metrics.png")
 
 
 def test_central_run(runs, tmp_path):
