@@ -3,7 +3,8 @@
  *
  * Layout (docs/FORMAT.md):
  *   /                 attributes: format = "feddiff-checkpoint", format_version, feddiff_version,
- *                     config (the full INI text), method, round, step
+ *                     config (the full INI text), method, round, step, partition (the
+ *                     fingerprint of the clients' split, 16 hex digits)
  *   /model/<name>     every parameter tensor by its PyTorch name and shape (float32): the
  *                     central model, or the federated global model; the group's attributes
  *                     describe the network (kind, sizes), so a checkpoint alone rebuilds it
@@ -21,6 +22,7 @@
 #define FEDDIFF_CHECKPOINT_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "feddiff/aggregate.h"
 #include "feddiff/client_state.h"
@@ -41,6 +43,7 @@ typedef struct {
     const char *method;               /* fed.method */
     int n_clients;                    /* federated: rows of the per-client datasets */
     const fd_client_states *clients;  /* federated: this rank's clients, or NULL */
+    uint64_t partition;               /* fd_partition_fingerprint of the run's split */
 } fd_checkpoint_content;
 
 /* The content of a central run: the model's own buffers. */
@@ -53,8 +56,9 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
 /* The run configuration and the network description stored in a checkpoint (to build the
  * matching model). Not collective. */
 int fd_checkpoint_read_config(const char *path, fd_config *cfg, fd_model_config *model);
-/* Its round and step. Not collective. */
-int fd_checkpoint_read_state(const char *path, fd_train_state *st);
+/* Its round and step, and the fingerprint of the partition it was trained on (0 when the file
+ * has none). Not collective. */
+int fd_checkpoint_read_state(const char *path, fd_train_state *st, uint64_t *partition);
 /* Load parameters, EMA (if m has one) and, when present, the AdamW moments into m; every tensor
  * must be present with the model's shape. Not collective. 0, or -1 with a message naming file
  * and tensor. */

@@ -84,6 +84,10 @@ static inline size_t fd_partition_test_count(const fd_partition *p, int client)
     return p->test_offset[client + 1] - p->test_offset[client];
 }
 
+/* A 64-bit fingerprint (FNV-1a) of which sample goes to which client's train and test part: a
+ * resumed run checks that it splits the data as the run it continues did. */
+uint64_t fd_partition_fingerprint(const fd_partition *p);
+
 /* Print the table: a header line with the settings and totals, a summary (clients' sizes
  * min/median/max, classes per client), then one row per client: client, seen/unseen, train,
  * test, and its label histogram (train + test). With more than max_rows clients (max_rows > 0)

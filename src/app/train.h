@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "feddiff/checkpoint.h"
 #include "feddiff/config.h"
 #include "feddiff/diffusion.h"
 #include "feddiff/model.h"
@@ -29,10 +30,12 @@ typedef int (*fd_resume_loader)(void *ctx, const char *path);
 /* Resume as --resume says. "latest": out.dir's checkpoints newest first; one that cannot be read
  * or loaded is reported with a warning and the next older one tried; no checkpoint at all starts
  * the run fresh, none that loads is fatal. A named file must load (fatal otherwise). A checkpoint
- * of another configuration (any key but out.*, fed.rounds, run.threads, data.dir) is fatal. Collective over comm; returns the
- * round resumed after (0: fresh) and the file in `used`. */
-long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader load, void *ctx,
-                     MPI_Comm comm, char *used, size_t size);
+ * of another configuration (any key but out.*, fed.rounds, run.threads, data.dir) or of another
+ * split of the data (partition fingerprint) is fatal. Collective over comm; sets *st to the
+ * checkpoint's round and step ({0, 0}: fresh) and `used` to its file. */
+void fd_train_resume(const fd_config *cfg, const char *resume, uint64_t partition,
+                     fd_resume_loader load, void *ctx, MPI_Comm comm, fd_train_state *st,
+                     char *used, size_t size);
 
 /* "1h02m", "3m05s", "42s". */
 void fd_format_duration(char *buf, size_t size, double seconds);

@@ -26,6 +26,7 @@ typedef struct {
     float *vectors;
     uint8_t *labels;
     size_t n, sample_size;
+    uint64_t partition; /* fingerprint of the split they come from */
 } pooled_data;
 
 static int load_pooled(const fd_config *cfg, fd_dataset *ds, pooled_data *pool)
@@ -47,6 +48,7 @@ static int load_pooled(const fd_config *cfg, fd_dataset *ds, pooled_data *pool)
         pool->vectors = fd_malloc(sizeof(float) * n * pool->sample_size);
         rc = fd_dataset_read_vectors(ds, part.train_index, n, pool->vectors);
     }
+    pool->partition = fd_partition_fingerprint(&part);
     fd_partition_free(&part);
     return rc;
 }
@@ -108,14 +110,11 @@ int fd_train_central(const fd_config *cfg, const char *resume)
            "%ld steps of batch %d\n",
            cfg->data.name, pool.n, m->params.count, fd_threads(), total_steps, cfg->train.batch);
 
-    fd_train_state st = {0, 0};
+    fd_train_state st;
     char checkpoint[4200] = "";
-    st.round = fd_train_resume(cfg, resume, load_checkpoint, m, MPI_COMM_SELF, checkpoint,
-                               sizeof checkpoint);
-    if (st.round > 0) {
-        st.step = st.round * steps_per_round;
-        printf("resumed from %s after round %ld\n", checkpoint, st.round);
-    }
+    fd_train_resume(cfg, resume, pool.partition, load_checkpoint, m, MPI_COMM_SELF, &st, checkpoint,
+                    sizeof checkpoint);
+    if (st.round > 0) printf("resumed from %s after round %ld\n", checkpoint, st.round);
     fd_runfile rf;
     fd_train_open_runfile(&rf, cfg, 1, st.round);
 
@@ -166,7 +165,8 @@ int fd_train_central(const fd_config *cfg, const char *resume)
         if (last || interrupted ||
             (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0)) {
             fd_train_checkpoint_path(checkpoint, sizeof checkpoint, cfg, st.round);
-            const fd_checkpoint_content content = fd_checkpoint_of_model(m);
+            fd_checkpoint_content content = fd_checkpoint_of_model(m);
+            content.partition = pool.partition;
             if (fd_checkpoint_write(checkpoint, MPI_COMM_SELF, cfg, &content, &st) != 0)
                 fd_die_on_error();
             fd_train_prune_checkpoints(cfg);

@@ -108,15 +108,16 @@ bool fd_train_stop_requested(MPI_Comm comm)
 /* Keys a resumed run may change: where output goes, how long it runs, its threads. */
 static const char *const resumable_keys[] = {"out", "fed.rounds", "run.threads", "data.dir", NULL};
 
-/* 0: path holds this run's checkpoint at *round; -1: it cannot be read (fd_last_error). Fatal
- * when it belongs to another configuration. */
-static int check_checkpoint(const fd_config *cfg, const char *path, long *round)
+/* 0: path holds this run's checkpoint (its state in *st); -1: it cannot be read
+ * (fd_last_error). Fatal when it belongs to another configuration or split. */
+static int check_checkpoint(const fd_config *cfg, uint64_t partition, const char *path,
+                            fd_train_state *st)
 {
     fd_config saved;
     fd_model_config mc;
-    fd_train_state st;
+    uint64_t saved_partition;
     if (fd_checkpoint_read_config(path, &saved, &mc) != 0 ||
-        fd_checkpoint_read_state(path, &st) != 0)
+        fd_checkpoint_read_state(path, st, &saved_partition) != 0)
         return -1;
     char diff[FD_CONFIG_STR * 2 + 64];
     if (fd_config_first_difference(&saved, cfg, resumable_keys, diff, sizeof diff)) {
@@ -125,30 +126,36 @@ static int check_checkpoint(const fd_config *cfg, const char *path, long *round)
                      path, diff);
         fd_die_on_error();
     }
-    *round = st.round;
+    if (saved_partition && saved_partition != partition) {
+        fd_set_error("--resume: %s was trained on another split of the data (partition "
+                     "fingerprint %016llx, now %016llx): has the dataset in data.dir changed?",
+                     path, (unsigned long long)saved_partition, (unsigned long long)partition);
+        fd_die_on_error();
+    }
     return 0;
 }
 
 /* Every rank tries `path`; true only if all of them loaded it. */
-static bool load_everywhere(const fd_config *cfg, const char *path, fd_resume_loader load,
-                            void *ctx, MPI_Comm comm, long *round)
+static bool load_everywhere(const fd_config *cfg, uint64_t partition, const char *path,
+                            fd_resume_loader load, void *ctx, MPI_Comm comm, fd_train_state *st)
 {
-    int ok = check_checkpoint(cfg, path, round) == 0 && load(ctx, path) == 0, all = 0;
+    int ok = check_checkpoint(cfg, partition, path, st) == 0 && load(ctx, path) == 0, all = 0;
     FD_CHECK_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
     if (!all && ok) fd_set_error("%s: another rank could not load it", path);
     return all != 0;
 }
 
-long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader load, void *ctx,
-                     MPI_Comm comm, char *used, size_t size)
+void fd_train_resume(const fd_config *cfg, const char *resume, uint64_t partition,
+                     fd_resume_loader load, void *ctx, MPI_Comm comm, fd_train_state *st,
+                     char *used, size_t size)
 {
     used[0] = '\0';
-    if (!resume) return 0;
-    long round = 0;
+    st->round = st->step = 0;
+    if (!resume) return;
     if (strcmp(resume, "latest") != 0) {
-        if (!load_everywhere(cfg, resume, load, ctx, comm, &round)) fd_die_on_error();
+        if (!load_everywhere(cfg, partition, resume, load, ctx, comm, st)) fd_die_on_error();
         snprintf(used, size, "%s", resume);
-        return round;
+        return;
     }
     /* The root's listing decides, so that every rank walks the same candidates. */
     long *rounds = NULL;
@@ -159,16 +166,17 @@ long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader 
     for (int i = 0; i < n; i++) {
         char path[4200];
         fd_train_checkpoint_path(path, sizeof path, cfg, rounds[i]);
-        if (load_everywhere(cfg, path, load, ctx, comm, &round)) {
+        if (load_everywhere(cfg, partition, path, load, ctx, comm, st)) {
             snprintf(used, size, "%s", path);
             free(rounds);
-            return round;
+            return;
         }
         if (fd_app_is_root())
             fd_warn("%s%s; trying an older checkpoint", fd_last_error(),
                     i + 1 < n ? "" : " (none older)");
     }
     free(rounds);
+    st->round = st->step = 0;
     if (n > 0) { /* starting over would silently throw away their rounds */
         fd_set_error("--resume latest: none of the %d checkpoint(s) in %s can be loaded; move them "
                      "away to start afresh",
@@ -177,7 +185,6 @@ long fd_train_resume(const fd_config *cfg, const char *resume, fd_resume_loader 
     }
     if (fd_app_is_root())
         printf("--resume latest: no checkpoint in %s yet, starting fresh\n", cfg->out.dir);
-    return 0;
 }
 
 void fd_draw_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff, float *x,

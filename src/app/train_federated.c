@@ -143,7 +143,7 @@ static void report_memory(MPI_Comm comm)
 }
 
 static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_seen,
-                            const fd_train_state *st, char *path, size_t size)
+                            uint64_t partition, const fd_train_state *st, char *path, size_t size)
 {
     fd_train_checkpoint_path(path, size, cfg, st->round);
     fd_checkpoint_content c = {.model = f->model,
@@ -153,7 +153,8 @@ static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_
                                .server_v = f->server.v,
                                .method = cfg->fed.method,
                                .n_clients = n_seen,
-                               .clients = &f->states};
+                               .clients = &f->states,
+                               .partition = partition};
     if (fd_checkpoint_write(path, f->comm, cfg, &c, st) != 0) fd_die_on_error();
     fd_train_prune_checkpoints(cfg);
 }
@@ -191,6 +192,10 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
     fd_partition_config pc = fd_setup_partition_config(cfg);
     if (fd_partition_build(&part, &pc, ds.labels, ds.count, ds.n_classes) != 0) fd_die_on_error();
     const int n_seen = part.n_clients - part.config.unseen_clients;
+    char partition_path[4200];
+    snprintf(partition_path, sizeof partition_path, "%s/partition.h5", cfg->out.dir);
+    if (rank == ROOT && fd_partition_save(&part, partition_path, cfg->data.name) != 0)
+        fd_die_on_error();
     fd_fed_settings set = fd_setup_fed_settings(cfg, n_seen);
 
     double *cost = fd_malloc(sizeof(double) * (size_t)n_seen);
@@ -223,14 +228,13 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
     fd_federation_init(&f, &set, m, &diff, own, n_own, comm);
     if (rank == ROOT) print_layout(cfg, &f, &map, &part, n_seen);
 
-    fd_train_state st = {0, 0};
+    fd_train_state st;
     char checkpoint[4200] = "";
-    st.round =
-        fd_train_resume(cfg, resume, load_checkpoint, &f, comm, checkpoint, sizeof checkpoint);
-    if (st.round > 0) {
-        if (fd_checkpoint_read_state(checkpoint, &st) != 0) fd_die_on_error();
-        if (rank == ROOT) printf("resumed from %s after round %ld\n", checkpoint, st.round);
-    }
+    const uint64_t fingerprint = fd_partition_fingerprint(&part);
+    fd_train_resume(cfg, resume, fingerprint, load_checkpoint, &f, comm, &st, checkpoint,
+                    sizeof checkpoint);
+    if (st.round > 0 && rank == ROOT)
+        printf("resumed from %s after round %ld\n", checkpoint, st.round);
     fd_runfile rf;
     if (rank == ROOT) fd_train_open_runfile(&rf, cfg, n_seen, st.round);
 
@@ -281,7 +285,7 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
         const bool last = st.round == cfg->fed.rounds;
         if (last || interrupted ||
             (cfg->out.checkpoint_every > 0 && st.round % cfg->out.checkpoint_every == 0))
-            save_checkpoint(cfg, &f, n_seen, &st, checkpoint, sizeof checkpoint);
+            save_checkpoint(cfg, &f, n_seen, fingerprint, &st, checkpoint, sizeof checkpoint);
     }
     if (rank == ROOT) {
         if (fd_runfile_close(&rf) != 0) fd_die_on_error();

@@ -755,3 +755,22 @@ int fd_partition_save(const fd_partition *p, const char *path, const char *datas
     free(tmp);
     return rc;
 }
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t bytes)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t fd_partition_fingerprint(const fd_partition *p)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const size_t n = (size_t)p->n_clients + 1;
+    h = fnv1a(h, &p->n_clients, sizeof p->n_clients);
+    h = fnv1a(h, p->train_offset, sizeof *p->train_offset * n);
+    h = fnv1a(h, p->train_index, sizeof *p->train_index * p->train_offset[p->n_clients]);
+    h = fnv1a(h, p->test_offset, sizeof *p->test_offset * n);
+    h = fnv1a(h, p->test_index, sizeof *p->test_index * p->test_offset[p->n_clients]);
+    return h;
+}

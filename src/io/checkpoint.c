@@ -239,6 +239,9 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
     fd_h5_attr_string(file, "method", c->method);
     fd_h5_attr_long(file, "round", st->round);
     fd_h5_attr_long(file, "step", st->step);
+    char fingerprint[32];
+    snprintf(fingerprint, sizeof fingerprint, "%016llx", (unsigned long long)c->partition);
+    fd_h5_attr_string(file, "partition", fingerprint);
     free(config_text);
 
     const fd_params *p = &c->model->params;
@@ -340,16 +343,20 @@ static int read_tensors(hid_t file, const char *path, const char *group_name, co
     return 0;
 }
 
-int fd_checkpoint_read_state(const char *path, fd_train_state *st)
+int fd_checkpoint_read_state(const char *path, fd_train_state *st, uint64_t *partition)
 {
     hid_t file = open_checkpoint(path);
     if (file < 0) return -1;
     int rc = 0;
+    char fingerprint[32] = "";
     if (fd_h5_read_attr_long(file, "round", &st->round) != 0 ||
         fd_h5_read_attr_long(file, "step", &st->step) != 0) {
         fd_set_error("%s: missing 'round' or 'step' attribute", path);
         rc = -1;
     }
+    /* 0 when absent (files of feddiff before 0.1.0 had no fingerprint). */
+    fd_h5_read_attr_string(file, "partition", fingerprint, sizeof fingerprint);
+    *partition = strtoull(fingerprint, NULL, 16);
     H5Fclose(file);
     return rc;
 }
