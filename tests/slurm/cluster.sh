@@ -36,14 +36,17 @@ cluster_start() {
   chmod 400 "$dir/munge/munge.key"
   munged --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" \
-    --seed-file="$dir/munge/munged.seed" --force ||
-    { cluster_fail "munged did not start (see $dir/log/munged.log)"; return 1; }
+    --seed-file="$dir/munge/munged.seed" --force || {
+    tail -n 5 "$dir/log/munged.log" >&2 2>/dev/null
+    cluster_fail "munged did not start"
+    return 1
+  }
   cluster_pids+=("$(cat "$dir/munge/munged.pid")")
 
   # The node as slurmd sees it (name, CPUs, sockets, cores, threads, memory): a node configured
   # with more than it has would be drained.
-  node=$(slurmd -C 2>/dev/null | head -n1)
-  [[ $node == NodeName=* ]] || { cluster_fail "slurmd -C failed"; return 1; }
+  node=$(slurmd -C 2>&1 | head -n1)
+  [[ $node == NodeName=* ]] || { cluster_fail "slurmd -C failed: $node"; return 1; }
   host=${node%% *}
   host=${host#NodeName=}
   mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")
@@ -102,7 +105,7 @@ EOF
   tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmctld.out" >&2 2>/dev/null
   echo "--- slurmd.log:" >&2
   tail -n 20 "$dir/log/slurmd.log" "$dir/log/slurmd.out" >&2 2>/dev/null
-  cluster_fail "node $host not idle after 60 s (logs in $dir/log)"
+  cluster_fail "node $host not idle after 60 s"
 }
 
 cluster_stop() {
