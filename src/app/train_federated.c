@@ -294,7 +294,7 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
                    "latest\n",
                    st.round, checkpoint);
     }
-    if (!interrupted && rank == ROOT) {
+    if (!interrupted && rank == ROOT && st.round > first_round) {
         /* What `full` would have moved for the same client-rounds: the whole backbone down and
          * up. */
         const double full =
