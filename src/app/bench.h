@@ -1,0 +1,12 @@
+/* The benchmarks of `feddiff bench`: figures, never pass/fail. */
+#ifndef FEDDIFF_APP_BENCH_H
+#define FEDDIFF_APP_BENCH_H
+
+/* Best-of-`reps` GFLOP/s of a square sgemm of size n on `threads` threads: the peak every
+ * efficiency figure is a fraction of. */
+double fd_bench_sgemm_gflops(int n, int threads, int reps);
+
+/* feddiff bench train-step [--batch B] [--steps S] [--warmup W] */
+int fd_bench_train_step(int argc, char **argv);
+
+#endif
