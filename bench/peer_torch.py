@@ -78,14 +78,14 @@ def main():
     for _ in range(args.warmup):
         first = step()
     seconds = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for s in range(args.steps):
         t0 = time.perf_counter()
         last = step()
         seconds.append(time.perf_counter() - t0)
         if s == 0 and args.warmup == 0:
             first = last
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_rss = rss_mb()
     per_step = elapsed / args.steps
     seconds.sort()
@@ -93,10 +93,13 @@ def main():
     print(f"  {'images/s':>9} {'ms/step':>9} {'fastest':>9} {'slowest':>9}")
     print(f"  {B / per_step:9.1f} {per_step * 1e3:9.1f} {seconds[0] * 1e3:9.1f} "
           f"{seconds[-1] * 1e3:9.1f}")
+    print(f"CPU time {cpu / args.steps * 1e3:.1f} ms per step (all threads; "
+          f"{cpu / elapsed:.2f} cores busy on average)")
     print(f"peak RSS {peak_rss:.1f} MB ({import_rss:.1f} MB with torch imported, before the model; "
           f"{base_rss:.1f} MB the interpreter alone)")
     print(f"RESULT images_per_s={B / per_step:.2f} ms_per_step={per_step * 1e3:.2f} "
-          f"peak_rss_mb={peak_rss:.1f} base_rss_mb={import_rss:.1f}")
+          f"cpu_ms_per_step={cpu / args.steps * 1e3:.2f} peak_rss_mb={peak_rss:.1f} "
+          f"base_rss_mb={import_rss:.1f}")
     return 0
 
 
