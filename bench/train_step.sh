@@ -55,30 +55,37 @@ for B in $BATCHES; do
     for who in $order; do
       out="$log/$who.$B.$r"
       "run_$who" "$B" "$out"
-      printf '  batch %3s rep %s %-8s %8s images/s %8s MB peak RSS\n' "$B" "$r" "$who" \
-        "$(field images_per_s "$out")" "$(field peak_rss_mb "$out")"
+      printf '  batch %3s rep %s %-8s %8s images/s %8s ms CPU/step %8s MB peak RSS\n' "$B" "$r" \
+        "$who" "$(field images_per_s "$out")" "$(field cpu_ms_per_step "$out")" \
+        "$(field peak_rss_mb "$out")"
     done
   done
 done
 
-# best NAME WHO B: the best images/s (and the peak RSS of that run)
+# best COLUMN WHO B: of the run with the most images/s, column 1 (images/s) or 2 (peak RSS)
 best() { for f in "$log/$2.$3".*; do echo "$(field images_per_s "$f") $(field peak_rss_mb "$f")"; done |
   sort -g -r | head -1 | cut -d' ' -f"$1"; }
+# least_cpu WHO B: the least CPU time per step over the runs
+least_cpu() { for f in "$log/$1.$2".*; do field cpu_ms_per_step "$f"; done | sort -g | head -1; }
 
 echo
 grep -m1 '^GFLOP per image' "$log/feddiff.${BATCHES%% *}.1"
-echo "best of $REPS runs each; ratio = feddiff / torch images/s; RSS = peak resident set (ru_maxrss)"
-printf '%6s %14s %12s %7s %16s %14s %10s\n' batch "feddiff img/s" "torch img/s" ratio \
-  "feddiff GFLOP/s" "feddiff RSS MB" "torch RSS MB"
+echo "img/s: best of $REPS runs each, ratio = feddiff / torch; CPU: least CPU time per step (all"
+echo "threads) of the runs, ratio = torch / feddiff; RSS: peak resident set (ru_maxrss) of the best run"
+printf '%5s %13s %11s %6s %11s %9s %6s %15s %11s %9s\n' batch "feddiff img/s" "torch img/s" ratio \
+  "feddiff CPU" "torch CPU" ratio "feddiff GFLOP/s" "feddiff RSS" "torch RSS"
+printf '%5s %13s %11s %6s %11s %9s %6s %15s %11s %9s\n' "" "" "" "" ms ms "" "(of peak)" MB MB
 for B in $BATCHES; do
   fi=$(best 1 feddiff "$B")
   ti=$(best 1 torch "$B")
-  fr=$(best 2 feddiff "$B")
-  tr=$(best 2 torch "$B")
+  fc=$(least_cpu feddiff "$B")
+  tc=$(least_cpu torch "$B")
   # The achieved GFLOP/s and peak fraction of the best feddiff run.
   bestf=$(for f in "$log/feddiff.$B".*; do echo "$(field images_per_s "$f") $f"; done |
     sort -g -r | head -1 | cut -d' ' -f2)
   gf="$(field gflops "$bestf") ($(awk -v p="$(field peak_fraction "$bestf")" 'BEGIN{printf "%.0f%%", 100*p}'))"
-  printf '%6s %14s %12s %6.2fx %16s %14s %10s\n' "$B" "$fi" "$ti" \
-    "$(awk -v a="$fi" -v b="$ti" 'BEGIN{print a/b}')" "$gf" "$fr" "$tr"
+  printf '%5s %13s %11s %5.2fx %11.0f %9.0f %5.2fx %15s %11s %9s\n' "$B" "$fi" "$ti" \
+    "$(awk -v a="$fi" -v b="$ti" 'BEGIN{print a/b}')" "$fc" "$tc" \
+    "$(awk -v a="$tc" -v b="$fc" 'BEGIN{print a/b}')" "$gf" "$(best 2 feddiff "$B")" \
+    "$(best 2 torch "$B")"
 done
