@@ -17,8 +17,10 @@ const char *fd_blas_kernel_reason(void);
 const char *fd_blas_version(void);
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C with op(A) M x K, op(B) K x N, C M x N.
- * Runs on the rank's thread budget, or on one thread when called inside a parallel region or
- * when the product is too small to repay a thread team. */
+ * Runs on the rank's thread budget as an OpenMP team, each thread one single-threaded BLIS
+ * call on a block of C (BLIS never starts threads of its own); on one thread when called
+ * inside a parallel region or when the product is too small to repay a team. The result does
+ * not depend on the thread count. */
 void fd_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 

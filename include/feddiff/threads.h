@@ -1,8 +1,9 @@
 /* The rank's thread budget.
  *
- * A rank owns `fd_threads()` cores. Kernels spend them either on one OpenMP team or on one
- * multi-threaded BLIS call, never both at once: fd_sgemm runs single-threaded when called from
- * inside a parallel region. */
+ * A rank owns `fd_threads()` cores. Kernels spend them on one OpenMP team at a time; BLIS
+ * never starts threads of its own: fd_sgemm splits a large product over an OpenMP team of
+ * single-threaded BLIS calls, and runs single-threaded when called from inside a parallel
+ * region. */
 #ifndef FEDDIFF_THREADS_H
 #define FEDDIFF_THREADS_H
 

@@ -64,5 +64,8 @@ void fd_unet_backward(fd_unet *net, const float *deps);
 /* FLOPs of one forward pass of one image (multiply-adds of convolutions, linear layers and
  * attention, counted as 2). */
 double fd_unet_forward_flops(const fd_unet *net);
+/* FLOPs of the backward pass of one image, counted alike: every GEMM of the forward twice
+ * (input and weight gradients), except the input gradients that are not computed. */
+double fd_unet_backward_flops(const fd_unet *net);
 
 #endif

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "bench.h"
 #include "feddiff/checkpoint.h"
 #include "feddiff/client_state.h"
 #include "feddiff/error.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "commands.h"
 #include "feddiff/blas.h"
 #include "feddiff/conv2d.h"
@@ -13,8 +14,7 @@
 #include "feddiff/threads.h"
 #include "feddiff/timer.h"
 
-/* Best-of-`reps` GFLOP/s of a square sgemm of size n on `threads` threads. */
-static double sgemm_gflops(int n, int threads, int reps)
+double fd_bench_sgemm_gflops(int n, int threads, int reps)
 {
     float *a = fd_malloc(sizeof(float) * (size_t)n * n);
     float *b = fd_malloc(sizeof(float) * (size_t)n * n);
@@ -213,7 +213,7 @@ static int bench_kernels(void)
     printf("sgemm peak (n = 2048, best of 5):\n");
     double peak = 0.0;
     for (int t = 1; t <= max_threads; t *= 2) {
-        peak = sgemm_gflops(2048, t, 5);
+        peak = fd_bench_sgemm_gflops(2048, t, 5);
         printf("  %d thread(s): %7.1f GFLOP/s\n", t, peak);
     }
     printf("\n");
@@ -224,14 +224,21 @@ static int bench_kernels(void)
 int fd_cmd_bench(int argc, char **argv)
 {
     if (argc < 1 || !strcmp(argv[0], "--help")) {
-        printf("usage: feddiff bench kernels|checkpoint\n"
+        printf("usage: feddiff bench kernels\n"
+               "       feddiff bench train-step [--batch B] [--steps S] [--warmup W]\n"
+               "       [mpirun -n R] feddiff bench checkpoint [--clients N] [--method M] ...\n"
                "  kernels     sgemm peak on 1..N threads, then each convolution of the default\n"
                "              UNet, forward and backward, as GFLOP/s and fraction of that peak\n"
+               "  train-step  W warm-up then S timed training steps (forward, backward, gradient\n"
+               "              clipping, AdamW) of the default UNet on random data at batch B\n"
+               "              (defaults 64, 10, 2): images/s, ms/step, GFLOP/s as a fraction of\n"
+               "              the sgemm peak on the current threads, peak RSS\n"
                "  checkpoint  write bandwidth of a federated checkpoint for many clients\n"
                "              ('feddiff bench checkpoint --help')\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "kernels")) return bench_kernels();
+    if (!strcmp(argv[0], "train-step")) return fd_bench_train_step(argc - 1, argv + 1);
     if (!strcmp(argv[0], "checkpoint")) return fd_bench_checkpoint(argc - 1, argv + 1);
     fprintf(stderr, "feddiff: error: unknown benchmark '%s' (try 'feddiff bench --help')\n",
             argv[0]);

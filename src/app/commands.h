@@ -9,7 +9,5 @@ int fd_cmd_train(int argc, char **argv);
 int fd_cmd_sample(int argc, char **argv);
 int fd_cmd_partition(int argc, char **argv);
 int fd_cmd_info(int argc, char **argv);
-/* feddiff bench checkpoint (src/app/bench_checkpoint.c) */
-int fd_bench_checkpoint(int argc, char **argv);
 
 #endif

@@ -65,18 +65,58 @@ const char *fd_blas_kernel_reason(void) { return kernel_reason; }
 
 const char *fd_blas_version(void) { return bli_info_get_version_str(); }
 
-void fd_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* One single-threaded BLIS call. Row-major operands: row stride = leading dimension, column
+ * stride = 1. */
+static void sgemm_one_thread(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                             const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                             int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    /* Below about 4M multiply-adds (some 20 us on one core) a BLIS thread team costs more
-     * than it saves: measured 28 us on 1 thread against 106 us on 2 for attention's GEMMs. */
-    const double work = (double)M * (double)N * (double)K;
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    bli_rntm_set_num_threads(omp_in_parallel() || work < 4194304.0 ? 1 : fd_threads(), &rntm);
-    /* Row-major operands: row stride = leading dimension, column stride = 1. */
+    bli_rntm_set_num_threads(1, &rntm);
     bli_sgemm_ex(trans_a ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, lda,
-                 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+                 trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K, &alpha, (float *)A, lda, 1,
+                 (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+}
+
+/* Blocks of the split dimension are multiples of this (the micro-tiles of BLIS's kernels). */
+enum { SPLIT_GRANULE = 32 };
+
+void fd_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    /* Below about 4M multiply-adds (some 20 us on one core) a thread team costs more than it
+     * saves: measured 28 us on 1 thread against 106 us on 2 for attention's GEMMs. */
+    const double work = (double)M * (double)N * (double)K;
+    const int threads = fd_threads();
+    if (omp_in_parallel() || threads == 1 || work < 4194304.0) {
+        sgemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Split the longer side of C over an OpenMP team, one single-threaded BLIS call per block,
+     * rather than let BLIS start its own team: BLIS's barriers spin without ever yielding, so
+     * on a shared machine a call loses whole time slices whenever another process holds one of
+     * its cores, while OpenMP's waits follow OMP_WAIT_POLICY. Each block reduces over all of K,
+     * as BLIS would: the result does not depend on the thread count. */
+    const bool split_m = M >= N;
+    const int len = split_m ? M : N;
+    int blocks = threads;
+    const int granules = (len + SPLIT_GRANULE - 1) / SPLIT_GRANULE;
+    if (blocks > granules) blocks = granules;
+#pragma omp parallel for schedule(static) num_threads(blocks)
+    for (int blk = 0; blk < blocks; blk++) {
+        const int g0 = (int)((long)granules * blk / blocks),
+                  g1 = (int)((long)granules * (blk + 1) / blocks);
+        const int lo = g0 * SPLIT_GRANULE, hi = g1 * SPLIT_GRANULE < len ? g1 * SPLIT_GRANULE : len;
+        if (split_m) {
+            const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+            sgemm_one_thread(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                             C + (size_t)lo * ldc, ldc);
+        } else {
+            const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+            sgemm_one_thread(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo,
+                             ldc);
+        }
+    }
 }

@@ -3,11 +3,15 @@
  * Threads: the positions are cut into chunks of about CHUNK_POSITIONS. Each OpenMP thread
  * takes whole chunks and runs single-threaded fd_sgemm calls on its own scratch, so the
  * memory-bound copies of one thread overlap the GEMM of the other and BLIS never forks.
- * Pixels are always on the GEMM's M side (BLIS is much faster with a large M). Chunks are
- * large because each fd_sgemm call costs a fixed ~5-10 us plus the packing of its small
- * operand: 2048 positions per call ran ~25% faster than 256, although the scratch then
- * overflows the L2 cache. One multi-threaded fd_sgemm per chunk after an OpenMP im2col was
- * 15-30% slower. Scratch is bounded by the chunk size, or one image if that is larger.
+ * Pixels are always on the GEMM's M side (BLIS is much faster with a large M). Each fd_sgemm
+ * call costs a fixed ~5-10 us plus the packing of its small operand, which argues for long
+ * chunks; a chunk's scratch that overflows the L2 cache argues for short ones. A whole
+ * training step of the default UNet (feddiff bench train-step, one thread, CPU time, on a
+ * 2 MB-L2 Xeon shared with other jobs) took 8% less at batch 64 and 7% less at batch 16 with
+ * 512 positions than with 2048 (256 and 384: the same as 512), although an earlier
+ * per-convolution measurement had found 2048 ~25% faster than 256. One multi-threaded fd_sgemm per chunk after an
+ * OpenMP im2col was 15-30% slower. Scratch is bounded by the chunk size, or one image if that
+ * is larger.
  *
  * BLIS is fast when its GEMM is wide (N >= ~9*32) and slow at N = 32, where it spends as much
  * time packing the long operand as computing. So each pass picks, of two exact formulations,
@@ -51,7 +55,7 @@
  * the columns are still needed (forward by rows), or its partial bias gradient (backward). */
 enum { SLOT_COLS = 0, SLOT_WEIGHTS = 1, SLOT_PARTIALS = 2, SLOT_PRODUCTS = 3, SLOT_BIAS = 3 };
 
-enum { CHUNK_POSITIONS = 2048 };
+enum { CHUNK_POSITIONS = 512 };
 /* The forward by taps reduces over C_in only, so it needs some width (measured with
  * C_out = 32: even with im2col at C_in = 16, 1.7x slower at C_in = 4). */
 enum { TAPS_MIN_C_IN = 16 };

@@ -590,3 +590,14 @@ double fd_unet_forward_flops(const fd_unet *net)
     }
     return flops;
 }
+
+double fd_unet_backward_flops(const fd_unet *net)
+{
+    /* Twice the forward, less the input gradients never formed: those of the first time-MLP
+     * layer (its input is the sinusoidal embedding) and of conv_in (its input is the image). */
+    const fd_unet_config *c = &net->cfg;
+    const stage *first = &net->stages[0];
+    double skipped = 2.0 * c->time_dim * c->emb_dim +
+                     2.0 * (double)first->out_size * first->out_size * 9 * first->cin * first->cout;
+    return 2.0 * fd_unet_forward_flops(net) - skipped;
+}

@@ -26,6 +26,13 @@ static void test_default_unet_size_and_parts(void **state)
     /* About 0.55 GFLOP per image forward (DESIGN.md section 3). */
     double gflop = fd_unet_forward_flops(m->unet) * 1e-9;
     assert_true(gflop > 0.5 && gflop < 0.6);
+    /* About 1.66 GFLOP per image for a training step: backward is twice the forward, less the
+     * input gradients of conv_in and the first time-MLP layer (2 * 784 * 9 * 32 + 2 * 32 * 128
+     * FLOPs). */
+    double backward = fd_unet_backward_flops(m->unet) * 1e-9;
+    double skipped = (2.0 * 784 * 9 * 32 + 2.0 * 32 * 128) * 1e-9;
+    assert_true(fabs(backward - (2.0 * gflop - skipped)) < 1e-12);
+    assert_true(gflop + backward > 1.6 && gflop + backward < 1.7);
     fd_model_free(m);
 
     mc.unet.n_classes = 10;
