@@ -1,7 +1,8 @@
 /* The run file (<out.dir>/run.h5): what a training run measured, round by round.
  *
- * Extendible, chunked datasets, appended and flushed every round, so that a killed job keeps
- * every round it finished:
+ * Extendible, chunked datasets, appended every round with the file opened and closed around
+ * each append, so that a killed job keeps every round it finished and other programs can read
+ * the file while the run goes on (HDF5 locks a file only while it is open):
  *   /rounds/<field>   [rounds]             one value per round (fields: fd_run_record)
  *   /clients/<field>  [rounds][n_clients]  one value per client and round (NaN or 0 for the
  *                                          clients a round did not sample)
@@ -40,7 +41,7 @@ int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, co
  * later rounds, which the resumed run redoes, are dropped. -1 with a message when the file is
  * missing, not a run file, or has another client count. */
 int fd_runfile_reopen(fd_runfile *rf, const char *path, int n_clients, long keep_rounds);
-/* Append one round and flush. -1 with a message (disk full?). */
+/* Append one round (open, write, close). -1 with a message (disk full?). */
 int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec);
 int fd_runfile_close(fd_runfile *rf);
 

@@ -100,11 +100,10 @@ int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, co
     for (size_t i = 0; i < N_FIELDS(client_fields); i++)
         create_extendible(g, &client_fields[i], 2, (hsize_t)n_clients);
     FD_CHECK_H5(H5Gclose(g));
-    if (H5Fflush(rf->file, H5F_SCOPE_LOCAL) < 0) {
-        fd_set_error("%s: writing failed (disk full?)", path);
-        return -1;
-    }
-    return 0;
+    const int rc = fd_h5_close_file(rf->file);
+    rf->file = -1;
+    if (rc != 0) fd_set_error("%s: writing failed (disk full?)", path);
+    return rc;
 }
 
 /* Cut every dataset of `group` to `rows` rows; -1 on failure. */
@@ -156,8 +155,11 @@ int fd_runfile_reopen(fd_runfile *rf, const char *path, int n_clients, long keep
                truncate_group(rf->file, "clients", keep_rounds) != 0) {
         fd_set_error("%s: cannot cut it back to round %ld (fewer rounds, or corrupt)", path,
                      keep_rounds);
-    } else if (H5Fflush(rf->file, H5F_SCOPE_LOCAL) >= 0) {
-        return 0;
+    } else {
+        const int rc = fd_h5_close_file(rf->file);
+        rf->file = -1;
+        if (rc != 0) fd_set_error("%s: writing failed (disk full?)", path);
+        return rc;
     }
     H5Fclose(rf->file);
     rf->file = -1;
@@ -187,6 +189,8 @@ static int append_row(hid_t group, const char *name, hsize_t row, hsize_t width,
 int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec)
 {
     const hsize_t row = (hsize_t)rf->rounds, n = (hsize_t)rf->n_clients;
+    rf->file = fd_h5_open_rw(rf->path);
+    if (rf->file < 0) return -1;
     hid_t g = H5Gopen2(rf->file, "rounds", H5P_DEFAULT);
     int rc = g < 0 ? -1 : 0;
     double round = (double)rec->round, step = (double)rec->step;
@@ -215,7 +219,8 @@ int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec)
         rc = -1;
     }
     free(missing);
-    if (rc == 0 && H5Fflush(rf->file, H5F_SCOPE_LOCAL) < 0) rc = -1;
+    if (fd_h5_close_file(rf->file) != 0) rc = -1;
+    rf->file = -1;
     if (rc != 0) {
         fd_set_error("%s: appending round %ld failed (disk full?)", rf->path, rec->round);
         return -1;
@@ -226,9 +231,7 @@ int fd_runfile_append(fd_runfile *rf, const fd_run_record *rec)
 
 int fd_runfile_close(fd_runfile *rf)
 {
-    if (rf->file <= 0) return 0;
-    int rc = fd_h5_close_file(rf->file);
+    if (rf->file >= 0) H5Fclose(rf->file); /* only open inside the calls above */
     rf->file = -1;
-    if (rc != 0) fd_set_error("%s: closing failed (disk full?)", rf->path);
-    return rc;
+    return 0;
 }
