@@ -36,6 +36,12 @@ long fd_client_states_load(const fd_client_states *s, int j, fd_model *m, fd_ran
 /* m's local parameters, EMA and moments back into client j, with its AdamW step count. */
 void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long adam_steps);
 
+/* A client's state as one contiguous message, for training it on another rank: its local
+ * parameters, EMA and kept moments (fd_client_states_row_floats values). */
+size_t fd_client_states_row_floats(const fd_client_states *s);
+void fd_client_states_pack(const fd_client_states *s, int j, float *buf);
+void fd_client_states_unpack(fd_client_states *s, int j, const float *buf);
+
 /* Bytes held per client. */
 size_t fd_client_states_bytes_per_client(const fd_client_states *s);
 

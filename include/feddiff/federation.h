@@ -4,10 +4,12 @@
  *  1. the round's clients are drawn (a pure function of seed and round: every rank draws the
  *     same ones, so the root's choice needs no message);
  *  2. the root broadcasts the exchanged parts of the global model;
- *  3. each rank trains its sampled clients one after another, each with all of the rank's
- *     threads: the global parts and the client's own local parts go into the working model,
- *     local training runs (fd_local_train), the client's local parts are kept, and what it
- *     uploads is added, weighted by its training samples, to the rank's sums;
+ *  3. each rank trains its share of the round's clients one after another, each with all of
+ *     the rank's threads (round_plan.h: a client stays on the rank that holds it unless that
+ *     rank drew more than its share; then its data and state travel): the global parts and the
+ *     client's own local parts go into the working model, local training runs
+ *     (fd_local_train), the client's local parts are kept, and what it uploads is added,
+ *     weighted by its training samples, to the rank's sums;
  *  4. one reduction brings the sums to the root, which averages them part by part, applies the
  *     server update and moves the global moving average.
  * A client whose loss or upload is not finite is left out of the round with a warning naming
@@ -54,6 +56,7 @@ typedef struct {
 /* One round, after fd_federation_round: the same on every rank, but the times (root only). */
 typedef struct {
     int sampled, failed; /* clients drawn; left out for non-finite values */
+    int moved;           /* clients trained on another rank than the one holding them */
     double mean_steps;   /* mean optimizer steps of the clients that finished */
     double loss;         /* mean over the clients that finished of their mean step loss */
     double bytes_up, bytes_down;
@@ -82,13 +85,18 @@ typedef struct {
     fd_aggregator agg;
     int *sampled;       /* [n_clients] scratch */
     unsigned *upload;   /* [n_clients] scratch */
-    double *client_buf; /* [5][n_clients] per-client figures for the reduction */
+    double *client_buf; /* [n_clients][fields] per-client figures for the reduction */
+    int *owner;         /* [n_clients] the rank holding each client's data and state */
+    double *cost;       /* [n_clients] each client's optimizer steps per round */
+    int *exec;          /* [n_clients] scratch: the rank training each of a round's clients */
 } fd_federation;
 
 /* The model must be initialised identically on every rank (same seed), with its EMA enabled.
- * Collective over comm. */
+ * owner [n_clients]: the rank holding each client (own: this rank's, ascending id);
+ * train_counts [n_clients]: every client's training samples (its cost per round). */
 void fd_federation_init(fd_federation *f, const fd_fed_settings *set, fd_model *model,
-                        fd_diffusion *diff, const fd_fed_client *own, int n_own, MPI_Comm comm);
+                        fd_diffusion *diff, const fd_fed_client *own, int n_own, const int *owner,
+                        const int *train_counts, MPI_Comm comm);
 void fd_federation_free(fd_federation *f);
 
 void fd_round_stats_init(fd_round_stats *st, int n_clients);

@@ -19,7 +19,7 @@
 typedef struct {
     long round; /* rounds completed (1-based) */
     long step;  /* optimizer steps per client so far (central: steps) */
-    double clients, failed;
+    double clients, failed, moved;
     double loss;
     double bytes_up, bytes_down; /* this round, all clients */
     double seconds, t_bcast, t_train, t_wait, t_reduce, t_server;

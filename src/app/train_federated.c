@@ -225,7 +225,10 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
     fd_diffusion diff;
     fd_diffusion_init(&diff, fd_setup_schedule_kind(cfg), cfg->diffusion.steps);
     fd_federation f;
-    fd_federation_init(&f, &set, m, &diff, own, n_own, comm);
+    int *train_counts = fd_malloc(sizeof(int) * (size_t)n_seen);
+    for (int c = 0; c < n_seen; c++) train_counts[c] = (int)fd_partition_train_count(&part, c);
+    fd_federation_init(&f, &set, m, &diff, own, n_own, map.owner, train_counts, comm);
+    free(train_counts);
     if (rank == ROOT) print_layout(cfg, &f, &map, &part, n_seen);
 
     fd_train_state st;
@@ -266,6 +269,7 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
                                  .step = st.step,
                                  .clients = rs.sampled,
                                  .failed = rs.failed,
+                                 .moved = rs.moved,
                                  .loss = rs.loss,
                                  .bytes_up = rs.bytes_up,
                                  .bytes_down = rs.bytes_down,

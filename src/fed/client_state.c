@@ -91,6 +91,47 @@ void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long 
     s->adam_steps[j] = adam_steps;
 }
 
+size_t fd_client_states_row_floats(const fd_client_states *s)
+{
+    return 2 * s->local.count + 2 * s->moments.count;
+}
+
+/* The four rows of client j in message order, with their widths. */
+static void rows_of(const fd_client_states *s, int j, float *rows[4], size_t widths[4])
+{
+    const size_t l = s->local.count, mo = s->moments.count;
+    rows[0] = row(s->params, j, l);
+    rows[1] = row(s->ema, j, l);
+    rows[2] = row(s->adam_m, j, mo);
+    rows[3] = row(s->adam_v, j, mo);
+    widths[0] = widths[1] = l;
+    widths[2] = widths[3] = mo;
+}
+
+void fd_client_states_pack(const fd_client_states *s, int j, float *buf)
+{
+    FD_ASSERT(j >= 0 && j < s->n);
+    float *rows[4];
+    size_t widths[4];
+    rows_of(s, j, rows, widths);
+    for (int r = 0; r < 4; r++) {
+        memcpy(buf, rows[r], sizeof(float) * widths[r]);
+        buf += widths[r];
+    }
+}
+
+void fd_client_states_unpack(fd_client_states *s, int j, const float *buf)
+{
+    FD_ASSERT(j >= 0 && j < s->n);
+    float *rows[4];
+    size_t widths[4];
+    rows_of(s, j, rows, widths);
+    for (int r = 0; r < 4; r++) {
+        memcpy(rows[r], buf, sizeof(float) * widths[r]);
+        buf += widths[r];
+    }
+}
+
 size_t fd_client_states_bytes_per_client(const fd_client_states *s)
 {
     return sizeof(float) * (2 * s->local.count + 2 * s->moments.count) + sizeof(long) + sizeof(int);

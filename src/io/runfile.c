@@ -23,6 +23,8 @@ typedef struct {
 static const field round_fields[] = {
     ROUND_FIELD(clients, "clients", "clients sampled in the round"),
     ROUND_FIELD(failed, "clients", "clients left out of the aggregate (non-finite loss or update)"),
+    ROUND_FIELD(moved, "clients",
+                "clients trained on another rank than the one holding them (load balance)"),
     ROUND_FIELD(loss, "1", "mean over the round's clients of their mean DDPM training loss"),
     ROUND_FIELD(bytes_up, "bytes", "bytes all clients uploaded in the round (float32 values)"),
     ROUND_FIELD(bytes_down, "bytes", "bytes all clients downloaded in the round"),

@@ -77,12 +77,21 @@ static fd_fed_settings settings(enum fd_fed_method method, int n_clients, int st
     return set;
 }
 
-/* This rank's share of n clients (round robin), with data[c] and the given RNG streams. */
+/* Client c lives on rank owner[c]: round robin, or all on the last rank ("lopsided"). */
+static int owners[MAX_CLIENTS];
+static void set_owners(int n, bool lopsided)
+{
+    for (int c = 0; c < n; c++) owners[c] = lopsided ? n_ranks - 1 : c % n_ranks;
+}
+static const int counts[MAX_CLIENTS] = {SAMPLES, SAMPLES, SAMPLES, SAMPLES,
+                                        SAMPLES, SAMPLES, SAMPLES, SAMPLES};
+
+/* This rank's share of n clients (owners[]), with data[c] and the given RNG streams. */
 static int own_clients(fd_fed_client *own, int n, float *const *data, const uint32_t *streams)
 {
     int k = 0;
     for (int c = 0; c < n; c++) {
-        if (c % n_ranks != rank) continue;
+        if (owners[c] != rank) continue;
         own[k].id = c;
         own[k].rng_stream = streams[c];
         own[k].data = (fd_data_view){.n = SAMPLES, .sample_size = DIM, .vectors = data[c]};
@@ -94,6 +103,16 @@ static int own_clients(fd_fed_client *own, int n, float *const *data, const uint
 static bool same(const float *a, const float *b, size_t n)
 {
     return !memcmp(a, b, sizeof(float) * n);
+}
+
+static double relative_error(const float *a, const float *b, size_t n)
+{
+    double d = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        norm += (double)a[i] * a[i];
+    }
+    return sqrt(d / (norm > 0 ? norm : 1));
 }
 
 /* FedAvg of one client taking one step per round, keeping its optimizer state, is pooled
@@ -125,9 +144,10 @@ static void test_fedavg_one_client_is_pooled_training(void)
     float *data_list[1] = {data};
     uint32_t streams[1] = {0};
     fd_fed_client own[1];
+    set_owners(1, false);
     int n_own = own_clients(own, 1, data_list, streams);
     fd_federation f;
-    fd_federation_init(&f, &set, m, &diff, own, n_own, MPI_COMM_WORLD);
+    fd_federation_init(&f, &set, m, &diff, own, n_own, owners, counts, MPI_COMM_WORLD);
     fd_round_stats st;
     fd_round_stats_init(&st, 1);
     for (int r = 0; r < ROUNDS; r++) fd_federation_round(&f, r, &st);
@@ -147,10 +167,13 @@ static void test_fedavg_one_client_is_pooled_training(void)
 }
 
 /* Run `rounds` rounds of FedAvg over n clients on the given data and streams; the root's global. */
+static bool lopsided = false; /* run_federation puts every client on the last rank */
+
 static float *run_federation(enum fd_fed_method method, int n, float *const *data,
                              const uint32_t *streams, int rounds, fd_round_stats *st_out,
                              fd_client_states *states_out)
 {
+    set_owners(n, lopsided);
     fd_diffusion diff;
     fd_diffusion_init(&diff, FD_SCHEDULE_LINEAR, 100);
     fd_model *m = new_model();
@@ -158,13 +181,14 @@ static float *run_federation(enum fd_fed_method method, int n, float *const *dat
     fd_fed_client own[MAX_CLIENTS];
     int n_own = own_clients(own, n, data, streams);
     fd_federation f;
-    fd_federation_init(&f, &set, m, &diff, own, n_own, MPI_COMM_WORLD);
+    fd_federation_init(&f, &set, m, &diff, own, n_own, owners, counts, MPI_COMM_WORLD);
     fd_round_stats st;
     fd_round_stats_init(&st, n);
     for (int r = 0; r < rounds; r++) fd_federation_round(&f, r, &st);
     float *global = fd_malloc(sizeof(float) * m->params.count);
     memcpy(global, f.global, sizeof(float) * m->params.count);
     if (st_out) {
+        st_out->moved = st.moved;
         st_out->bytes_up = st.bytes_up;
         st_out->bytes_down = st.bytes_down;
         st_out->failed = st.failed;
@@ -318,6 +342,60 @@ static void test_non_finite_client_is_left_out(void)
     free(poisoned);
 }
 
+/* Where clients live does not change what they learn: with every client on the last rank, the
+ * other ranks train the ones it cannot (their data and state travel), and the global model and
+ * every client's own parts come out as with the clients spread round robin. */
+static void test_clients_travel_to_idle_ranks(void)
+{
+    enum { N = 6 };
+    float *list[N];
+    uint32_t streams[N];
+    for (int c = 0; c < N; c++) {
+        list[c] = make_data(40 + (uint32_t)c);
+        streams[c] = (uint32_t)c;
+    }
+    fd_round_stats st;
+    fd_round_stats_init(&st, N);
+    fd_client_states spread, piled;
+    float *a = run_federation(FD_FED_UDEC, N, list, streams, 2, &st, &spread);
+    CHECK(st.moved == 0, "round robin moved %d clients", st.moved);
+    lopsided = true;
+    float *b = run_federation(FD_FED_UDEC, N, list, streams, 2, &st, &piled);
+    lopsided = false;
+    /* 6 clients on the last rank: it keeps its share, the others take theirs. */
+    const int share = (N + n_ranks - 1) / n_ranks;
+    CHECK(st.moved == N - share, "lopsided: moved %d, expected %d", st.moved, N - share);
+    fd_model *m = new_model();
+    if (rank == 0) CHECK(relative_error(a, b, m->params.count) < 1e-6, "the global models differ");
+    /* Every client's own parts, gathered at rank 0 from wherever they are held. */
+    const size_t width = spread.local.count;
+    double *rows_a = fd_calloc((size_t)N * width, sizeof(double));
+    double *rows_b = fd_calloc((size_t)N * width, sizeof(double));
+    for (int j = 0; j < spread.n; j++)
+        for (size_t i = 0; i < width; i++)
+            rows_a[(size_t)spread.ids[j] * width + i] = spread.params[(size_t)j * width + i];
+    for (int j = 0; j < piled.n; j++)
+        for (size_t i = 0; i < width; i++)
+            rows_b[(size_t)piled.ids[j] * width + i] = piled.params[(size_t)j * width + i];
+    MPI_Allreduce(MPI_IN_PLACE, rows_a, (int)(N * width), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, rows_b, (int)(N * width), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)N * width; i++) {
+        double d = fabs(rows_a[i] - rows_b[i]) / (fabs(rows_a[i]) + 1e-3);
+        worst = d > worst ? d : worst;
+    }
+    CHECK(worst < 1e-5, "clients' own parts differ by %g", worst);
+    free(rows_a);
+    free(rows_b);
+    fd_client_states_free(&spread);
+    fd_client_states_free(&piled);
+    fd_model_free(m);
+    free(a);
+    free(b);
+    fd_round_stats_free(&st);
+    for (int c = 0; c < N; c++) free(list[c]);
+}
+
 int main(int argc, char **argv)
 {
     fd_blas_init();
@@ -329,6 +407,7 @@ int main(int argc, char **argv)
     test_replicas_average_to_one_client();
     test_partial_exchange_keeps_local_parts();
     test_non_finite_client_is_left_out();
+    test_clients_travel_to_idle_ranks();
     if (rank == 0) printf("federation: all checks passed on %d rank(s)\n", n_ranks);
     MPI_Finalize();
     return 0;
