@@ -57,6 +57,9 @@ void fd_draw_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff, floa
 /* Class labels for a grid row of n samples: 0, 1, 2, ... cycling over the model's classes (NULL
  * when it has none). */
 int *fd_grid_labels(const fd_model *m, int rows, int cols);
+/* Columns of a grid of n samples from one model: a column per class when there are classes,
+ * else a square. */
+int fd_grid_columns(const fd_model *m, int n);
 /* Write <out.dir>/samples.h5 and, for images, samples.png with `cols` columns. Root only. */
 void fd_save_samples(const fd_config *cfg, const fd_model *m, const float *x, const int *labels,
                      const int *clients, int n, int cols, const char *checkpoint);

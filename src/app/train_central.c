@@ -58,9 +58,7 @@ static void write_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff,
 {
     const int n = cfg->out.samples;
     if (n <= 0) return;
-    const int n_classes =
-        m->cfg.kind == FD_MODEL_UNET ? m->cfg.unet.n_classes : m->cfg.mlp.n_classes;
-    const int cols = n_classes > 0 && n_classes <= n ? n_classes : (int)ceil(sqrt((double)n));
+    const int cols = fd_grid_columns(m, n);
     float *x = fd_malloc(sizeof(float) * m->sample_size * (size_t)n);
     int *labels = fd_grid_labels(m, 1, n);
     fd_model_swap_ema(m);

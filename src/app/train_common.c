@@ -219,6 +219,12 @@ int *fd_grid_labels(const fd_model *m, int rows, int cols)
     return labels;
 }
 
+int fd_grid_columns(const fd_model *m, int n)
+{
+    const int n_classes = model_classes(m);
+    return n_classes > 0 && n_classes <= n ? n_classes : (int)ceil(sqrt((double)n));
+}
+
 void fd_save_samples(const fd_config *cfg, const fd_model *m, const float *x, const int *labels,
                      const int *clients, int n, int cols, const char *checkpoint)
 {

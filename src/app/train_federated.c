@@ -119,7 +119,8 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
         float *all = fd_malloc(sizeof(float) * (size_t)n * size);
         for (size_t i = 0; i < (size_t)n * size; i++) all[i] = (float)gathered[i];
         int *all_labels = labels ? fd_grid_labels(m, rows, cols) : NULL;
-        fd_save_samples(cfg, m, all, all_labels, personal ? clients : NULL, n, cols, checkpoint);
+        fd_save_samples(cfg, m, all, all_labels, personal ? clients : NULL, n,
+                        personal ? cols : fd_grid_columns(m, n), checkpoint);
         free(all);
         free(all_labels);
     }
