@@ -85,9 +85,10 @@ static void print_layout(const fd_config *cfg, const fd_federation *f, const fd_
     fflush(stdout);
 }
 
-/* Samples at the end: the global model's, or, when clients keep parts, those of the first
- * out.sample_clients clients, a grid row each. Each row is drawn on the rank that holds the
- * client; the root gathers and writes them. */
+/* Samples at the end: the global model's, or, when clients keep parts, those of up to
+ * out.sample_clients clients of the last round (their own parts are the freshest, trained
+ * against the latest global ones), a grid row each. Each row is drawn on the rank that holds
+ * the client; the root gathers and writes them. */
 static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
                           const fd_rank_map *map, const char *checkpoint)
 {
@@ -95,8 +96,10 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
     fd_model *m = f->model;
     fd_federation_share_ema(f);
     const bool personal = f->local_parts != 0;
-    const int rows =
-        personal ? (cfg->out.sample_clients < n_seen ? cfg->out.sample_clients : n_seen) : 1;
+    int *last = fd_malloc(sizeof(int) * (size_t)n_seen);
+    const int k = fd_strategy_sample_clients(last, n_seen, cfg->fed.clients_per_round,
+                                             cfg->run.seed, (uint32_t)(cfg->fed.rounds - 1));
+    const int rows = personal ? (cfg->out.sample_clients < k ? cfg->out.sample_clients : k) : 1;
     const int cols = personal ? (cfg->out.samples + rows - 1) / rows : cfg->out.samples;
     const int n = rows * cols;
     const size_t size = m->sample_size;
@@ -105,11 +108,12 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
     int *labels = fd_grid_labels(m, 1, cols);
     int *clients = fd_malloc(sizeof(int) * (size_t)n);
     for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) clients[r * cols + c] = personal ? r : -1;
-        const bool mine = personal ? map->owner[r] == f->rank : f->rank == ROOT;
+        const int id = personal ? last[r] : 0;
+        for (int c = 0; c < cols; c++) clients[r * cols + c] = id;
+        const bool mine = personal ? map->owner[id] == f->rank : f->rank == ROOT;
         if (!mine) continue;
-        fd_federation_load_client(f, r, true);
-        fd_draw_samples(cfg, m, f->diff, x, labels, NULL, cols, (uint32_t)r, 0);
+        fd_federation_load_client(f, id, true);
+        fd_draw_samples(cfg, m, f->diff, x, labels, NULL, cols, (uint32_t)id, 0);
         for (size_t i = 0; i < (size_t)cols * size; i++)
             gathered[(size_t)r * cols * size + i] = x[i];
     }
@@ -128,6 +132,7 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
     free(x);
     free(labels);
     free(clients);
+    free(last);
 }
 
 /* Peak resident memory: the largest rank and the sum over ranks. */
