@@ -6,7 +6,7 @@
  *
  * One group per case, each with /x [nx][d], /y [ny][d], attributes fid, kid_mean, kid_std,
  * kid_subsets, kid_size, and /kid_ix, /kid_iy [subsets][m] (the subsets' indices):
- *   gaussian  two Gaussians with different means and covariances (d = 64)
+ *   gaussian  two Gaussians with different means and covariances (d = 64, 9000 and 5000 rows)
  *   relu      correlated Gaussians through ReLU with a few dead dimensions, like a network's
  *             post-ReLU features (d = 128)
  *   glyphs    features of a small classifier trained here: glyph training images against
@@ -128,8 +128,9 @@ int main(int argc, char **argv)
     hid_t file;
     FD_CHECK_H5(file = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
 
-    float *x = gaussian(3000, 64, 1, 0.0f, 1.0f), *y = gaussian(2500, 64, 2, 0.8f, 1.3f);
-    FD_CHECK_H5(H5Gclose(write_case(file, "gaussian", x, 3000, y, 2500, 64)));
+    /* More rows than one block of the covariance's accumulation (4096). */
+    float *x = gaussian(9000, 64, 1, 0.0f, 1.0f), *y = gaussian(5000, 64, 2, 0.8f, 1.3f);
+    FD_CHECK_H5(H5Gclose(write_case(file, "gaussian", x, 9000, y, 5000, 64)));
     free(x);
     free(y);
     x = relu_features(1500, 128, 3, 0.0f);

@@ -52,6 +52,32 @@ static void check_close(double got, double want, double tol, const char *label)
 
 /* ---- FID ------------------------------------------------------------------------------------ */
 
+/* Mean and covariance against direct double loops, over several of the blocks of rows the
+ * covariance is accumulated in. */
+static void test_feature_stats_match_twin(void **state)
+{
+    (void)state;
+    enum { N = 9000, D = 7 };
+    float *x = correlated(N, D, 9);
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] += 3.0f; /* a mean far from 0 */
+    fd_feature_stats s;
+    fd_feature_stats_compute(&s, x, N, D);
+    double mean[D] = {0};
+    for (size_t i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) mean[j] += x[i * D + (size_t)j] / (double)N;
+    for (int j = 0; j < D; j++) check_close(s.mean[j], mean[j], 1e-12, "mean");
+    for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++) {
+            double c = 0;
+            for (size_t i = 0; i < N; i++)
+                c += (x[i * D + (size_t)a] - mean[a]) * (x[i * D + (size_t)b] - mean[b]);
+            check_close(s.cov[a * D + b], c / (N - 1), 1e-10, "covariance");
+        }
+    assert_true(s.n == N && s.dim == D);
+    fd_feature_stats_free(&s);
+    free(x);
+}
+
 static void test_fid_of_identical_sets_is_zero(void **state)
 {
     (void)state;
@@ -297,6 +323,7 @@ static void test_eval_compare_label_scores(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_feature_stats_match_twin),
         cmocka_unit_test(test_fid_of_identical_sets_is_zero),
         cmocka_unit_test(test_fid_of_shifted_sets_is_the_squared_shift),
         cmocka_unit_test(test_fid_of_diagonal_covariances),
