@@ -21,6 +21,7 @@ typedef struct {
     double train_accuracy;       /* during the last epoch */
     long epochs;
     double train_seconds;
+    long active_features; /* features not constant 0 on the test split (ReLU units can die) */
 } fd_classifier_info;
 
 /* Write the classifier's weights (/weights/<name>), its architecture (attributes of /weights)

@@ -223,12 +223,14 @@ static void check_shape(const fd_classifier *c, int size, int channels, const ch
 }
 
 /* Scores that say "not evaluated". */
-static void no_scores(fd_eval_scores *s, size_t n_gen, size_t n_ref)
+static void no_scores(fd_eval_scores *s, size_t n_gen, size_t n_ref, int n_classes)
 {
     memset(s, 0, sizeof *s);
     s->fid_cls = s->kid_cls_mean = s->kid_cls_std = s->label_tv = s->cond_acc = NAN;
     s->n_gen = n_gen;
     s->n_ref = n_ref;
+    s->n_classes = n_classes;
+    for (int k = 0; k < n_classes; k++) s->class_fid[k] = NAN;
 }
 
 /* The samples of the file whose client is `client` (all of them for -1), embedded. */
@@ -290,20 +292,24 @@ static void evaluate_clients(fd_eval_report *r, fd_eval_scores *scores, source *
         for (int j = 0; j < part.n_classes; j++)
             target[j] = (double)part.train_hist[(size_t)k * (size_t)part.n_classes + (size_t)j] /
                         (double)(sl->n_train > 0 ? sl->n_train : 1);
-        int rc;
-        if (src->model) {
-            rc =
-                src->personal ? fd_checkpoint_read_client_parts(r->source, k, true, src->model) : 0;
+        const int table = src->model ? fd_model_n_clients(src->model) : 0;
+        size_t n_gen = (size_t)ec.n;
+        int rc = 0;
+        if (table > 0 && k >= table) {
+            fd_set_error("the model has %d client embeddings", table);
+            rc = -1;
+        } else if (src->model) {
+            if (src->personal) rc = fd_checkpoint_read_client_parts(r->source, k, true, src->model);
             if (rc == 0) rc = evaluate_model(&scores[k], src, c, &ref, target, k, &ec);
         } else {
             fd_feature_set gen;
             embed_file_samples(&gen, c, &src->file, k);
+            n_gen = gen.n;
             rc = fd_eval_compare(&scores[k], &gen, &ref, target, &ec.metric);
-            if (rc != 0) no_scores(&scores[k], gen.n, ref.n);
             fd_feature_set_free(&gen);
         }
         if (rc != 0) {
-            if (src->model) no_scores(&scores[k], (size_t)ec.n, ref.n);
+            no_scores(&scores[k], n_gen, ref.n, part.n_classes);
             fd_warn("client %d not scored: %s", k, fd_last_error());
         }
         fd_feature_set_free(&ref);
@@ -324,8 +330,9 @@ static void print_report(const fd_eval_report *r, const fd_config *cfg)
     printf("feddiff eval: %s\n", r->source);
     if (r->round >= 0) printf("  round %ld, step %ld\n", r->round, r->step);
     if (r->sampler[0]) printf("  samples: %s\n", r->sampler);
-    printf("  classifier %s: %s, test accuracy %.2f%%\n", r->classifier,
-           r->classifier_info->dataset, 100.0 * r->classifier_info->test_accuracy);
+    printf("  classifier %s: %s, test accuracy %.2f%%, %ld active features\n", r->classifier,
+           r->classifier_info->dataset, 100.0 * r->classifier_info->test_accuracy,
+           r->classifier_info->active_features);
     printf("  KID over %d subsets of min(%d, n_gen, n_ref); fid_cls and kid_cls are in the "
            "classifier's feature space, not Inception's\n\n",
            cfg->eval.kid_subsets, cfg->eval.kid_subset_size);

@@ -26,6 +26,22 @@ typedef struct {
     double t0;
 } progress;
 
+/* Features that are not 0 for every image (a ReLU unit that never fires carries nothing). */
+static long active_features(fd_classifier *c, const uint8_t *images, size_t n)
+{
+    const size_t F = (size_t)fd_classifier_config_of(c)->features;
+    float *features = fd_malloc(sizeof(float) * n * F);
+    fd_classifier_embed_bytes(c, features, NULL, images, n);
+    long active = 0;
+    for (size_t j = 0; j < F; j++) {
+        size_t i = 0;
+        while (i < n && features[i * F + j] == 0.0f) i++;
+        active += i < n;
+    }
+    free(features);
+    return active;
+}
+
 static void on_epoch(void *ctx, fd_classifier *c, int epoch, double loss, double train_accuracy)
 {
     const progress *p = ctx;
@@ -91,10 +107,12 @@ int fd_cmd_evaluator(int argc, char **argv)
     info.epochs = tc.epochs;
     info.train_accuracy = fd_classifier_accuracy(c, train_images, train.labels, train.count);
     info.test_accuracy = fd_classifier_accuracy(c, test_images, test.labels, test.count);
+    info.active_features = active_features(c, test_images, test.count);
     if (fd_classifier_save(out, c, &info, &cfg) != 0) fd_die_on_error();
-    printf("trained in %.1f s: train accuracy %.2f%%, test accuracy %.2f%%, feature scale %.4g; "
-           "wrote %s\n",
-           info.train_seconds, 100.0 * info.train_accuracy, 100.0 * info.test_accuracy, scale, out);
+    printf("trained in %.1f s: train accuracy %.2f%%, test accuracy %.2f%%, %ld of %d features "
+           "active, feature scale %.4g; wrote %s\n",
+           info.train_seconds, 100.0 * info.train_accuracy, 100.0 * info.test_accuracy,
+           info.active_features, cc.features, scale, out);
 
     fd_classifier_free(c);
     free(train_images);

@@ -63,13 +63,15 @@ int fd_classifier_save(const char *path, fd_classifier *c, const fd_classifier_i
     fd_h5_attr_string(file, "description",
                       "feddiff's evaluation classifier (feddiff evaluator): a small CNN trained on "
                       "the training split of `dataset`; its penultimate layer (fc1 after ReLU, "
-                      "`feature_dim` wide) is the feature space of fid_cls and kid_cls");
+                      "`feature_dim` wide) is the feature space of fid_cls and kid_cls; "
+                      "`active_features` of them are not constant 0 on the test split");
     fd_h5_attr_string(file, "dataset", info->dataset);
     fd_h5_attr_long(file, "feature_dim", cc->features);
     fd_h5_attr_double(file, "test_accuracy", info->test_accuracy);
     fd_h5_attr_double(file, "train_accuracy", info->train_accuracy);
     fd_h5_attr_long(file, "epochs", info->epochs);
     fd_h5_attr_double(file, "train_seconds", info->train_seconds);
+    fd_h5_attr_long(file, "active_features", info->active_features);
 
     hid_t group;
     FD_CHECK_H5(group = H5Gcreate2(file, "weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -152,6 +154,7 @@ fd_classifier *fd_classifier_load(const char *path, fd_classifier_info *info)
         fd_h5_read_attr_double(file, "train_accuracy", &info->train_accuracy);
         fd_h5_read_attr_long(file, "epochs", &info->epochs);
         fd_h5_read_attr_double(file, "train_seconds", &info->train_seconds);
+        fd_h5_read_attr_long(file, "active_features", &info->active_features);
     }
     H5Fclose(file);
     if (rc != 0) {
