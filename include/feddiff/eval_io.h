@@ -9,8 +9,6 @@
 #ifndef FEDDIFF_EVAL_IO_H
 #define FEDDIFF_EVAL_IO_H
 
-#include <hdf5.h>
-
 #include "feddiff/classifier.h"
 #include "feddiff/config.h"
 #include "feddiff/evaluate.h"
@@ -48,11 +46,11 @@ typedef struct {
 /* 0, or -1 with a message. */
 int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_config *cfg);
 
-/* Append one row (round, step, scores) to group /eval of an open file (the run file), creating
- * the group at the first row, and flush. 0, or -1 with a message naming `path`. */
-int fd_eval_log_append(hid_t file, const char *path, long round, long step,
-                       const fd_eval_scores *s);
+/* Append one row (round, step, scores) to group /eval of the existing HDF5 file `path` (the run
+ * file), creating the group at the first row; the file is opened and closed around it, as the
+ * run file's rounds are. 0, or -1 with a message naming the file. */
+int fd_eval_log_append(const char *path, long round, long step, const fd_eval_scores *s);
 /* Drop the rows of rounds after keep_rounds (a resumed run redoes them). 0, or -1. */
-int fd_eval_log_truncate(hid_t file, const char *path, long keep_rounds);
+int fd_eval_log_truncate(const char *path, long keep_rounds);
 
 #endif

@@ -38,7 +38,7 @@ fd_train_eval *fd_train_eval_open(const fd_config *cfg, const fd_model *m, fd_ru
         fd_die_on_error();
     te->cfg = fd_setup_eval_config(cfg, cfg->eval.samples);
     te->log = rf;
-    if (fd_eval_log_truncate(rf->file, rf->path, resumed) != 0) fd_die_on_error();
+    if (fd_eval_log_truncate(rf->path, resumed) != 0) fd_die_on_error();
     printf("evaluating every %d rounds: %d samples against the %zu test images (classifier %s, "
            "test accuracy %.2f%%), to %s\n",
            te->every, te->cfg.n, te->reference.n, cfg->eval.classifier, 100.0 * info.test_accuracy,
@@ -54,8 +54,7 @@ void fd_train_eval_round(fd_train_eval *te, fd_model *m, fd_diffusion *d, long r
     fd_model_swap_ema(m);
     const int rc = fd_eval_model(&s, m, d, te->classifier, &te->reference, NULL, -1, &te->cfg);
     fd_model_swap_ema(m);
-    if (rc != 0 || fd_eval_log_append(te->log->file, te->log->path, round, step, &s) != 0)
-        fd_die_on_error();
+    if (rc != 0 || fd_eval_log_append(te->log->path, round, step, &s) != 0) fd_die_on_error();
     printf("eval  %4ld  fid_cls %.4f  kid_cls %.5f +- %.5f  label_tv %.4f  cond_acc %.4f  "
            "%.1f s\n",
            round, s.fid_cls, s.kid_cls_mean, s.kid_cls_std, s.label_tv, s.cond_acc, fd_now() - t0);

@@ -351,8 +351,10 @@ static hsize_t log_rows(hid_t group)
     return n;
 }
 
-int fd_eval_log_append(hid_t file, const char *path, long round, long step, const fd_eval_scores *s)
+int fd_eval_log_append(const char *path, long round, long step, const fd_eval_scores *s)
 {
+    const hid_t file = fd_h5_open_rw(path);
+    if (file < 0) return -1;
     hid_t group;
     if (H5Lexists(file, LOG_GROUP, H5P_DEFAULT) > 0) {
         group = H5Gopen2(file, LOG_GROUP, H5P_DEFAULT);
@@ -373,14 +375,16 @@ int fd_eval_log_append(hid_t file, const char *path, long round, long step, cons
         rc = log_write(group, score_fields[i].name, row, score_value(s, &score_fields[i]),
                        score_fields[i].meaning);
     if (group >= 0) H5Gclose(group);
-    if (rc == 0 && H5Fflush(file, H5F_SCOPE_LOCAL) < 0) rc = -1;
+    if (fd_h5_close_file(file) != 0) rc = -1;
     if (rc != 0) fd_set_error("%s: appending the evaluation of round %ld failed", path, round);
     return rc;
 }
 
-int fd_eval_log_truncate(hid_t file, const char *path, long keep_rounds)
+int fd_eval_log_truncate(const char *path, long keep_rounds)
 {
-    if (H5Lexists(file, LOG_GROUP, H5P_DEFAULT) <= 0) return 0;
+    const hid_t file = fd_h5_open_rw(path);
+    if (file < 0) return -1;
+    if (H5Lexists(file, LOG_GROUP, H5P_DEFAULT) <= 0) return fd_h5_close_file(file);
     hid_t group = H5Gopen2(file, LOG_GROUP, H5P_DEFAULT);
     int rc = group < 0 ? -1 : 0;
     const hsize_t rows = rc == 0 ? log_rows(group) : 0;
@@ -401,6 +405,7 @@ int fd_eval_log_truncate(hid_t file, const char *path, long keep_rounds)
         if (d >= 0) H5Dclose(d);
     }
     if (group >= 0) H5Gclose(group);
+    if (fd_h5_close_file(file) != 0) rc = -1;
     if (rc != 0)
         fd_set_error("%s: cannot cut the evaluation log back to round %ld", path, keep_rounds);
     return rc;
