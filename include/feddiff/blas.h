@@ -23,5 +23,9 @@ const char *fd_blas_version(void);
  * not depend on the thread count. */
 void fd_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* The same in double, on one thread (feddiff's double products are the evaluation's feature
+ * statistics, small; callers run independent ones in parallel). */
+void fd_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double *A,
+              int lda, const double *B, int ldb, double beta, double *C, int ldc);
 
 #endif

@@ -67,6 +67,24 @@ typedef struct {
         bool keep_optimizer; /* clients keep AdamW moments between rounds */
     } fed;
     struct {
+        int epochs;
+        int batch;
+        double lr;
+        double weight_decay;
+        int conv1, conv2; /* channels of the two convolutions */
+        int features;     /* penultimate width: the feature dimension of fid_cls and kid_cls */
+    } classifier;
+    struct {
+        char classifier[FD_CONFIG_STR]; /* classifier file (feddiff evaluator) */
+        int every;                      /* rounds between evaluations during training; 0: off */
+        int samples;                    /* samples drawn for an evaluation */
+        int client_samples;             /* samples drawn per client in per-client evaluations */
+        int sample_steps;               /* sampler steps; 0: diffusion.sample_steps */
+        int kid_subsets;
+        int kid_subset_size;
+        uint64_t seed; /* sampler noise and KID subsets */
+    } eval;
+    struct {
         char dir[FD_CONFIG_STR];
         int checkpoint_every; /* rounds */
         int keep;             /* checkpoints kept */

@@ -10,6 +10,8 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "feddiff/config.h"
+
 /* Create (truncate) a file for collective writing by every rank of comm, with the MPI-IO
  * driver. -1 with fd_last_error() on failure. Collective. */
 hid_t fd_h5_create_parallel(const char *path, MPI_Comm comm);
@@ -19,6 +21,11 @@ hid_t fd_h5_create_serial(const char *path);
 hid_t fd_h5_open_read(const char *path);
 /* Open an existing file for reading and writing, serially. -1 with a message naming the file. */
 hid_t fd_h5_open_rw(const char *path);
+/* A file written whole by one process: fd_h5_create_tmp creates PATH.tmp (-1 with a message),
+ * fd_h5_commit closes it and renames it to PATH, so that a failed write leaves no partial file
+ * (0, or -1 with a message; the temporary is removed). */
+hid_t fd_h5_create_tmp(const char *path);
+int fd_h5_commit(hid_t file, const char *path);
 /* Close a file and everything still open in it; 0, or -1 if flushing failed. */
 int fd_h5_close_file(hid_t file);
 /* A transfer property list for collective MPI-IO (close with H5Pclose). */
@@ -29,14 +36,27 @@ void fd_h5_attr_string(hid_t obj, const char *name, const char *value);
 void fd_h5_attr_long(hid_t obj, const char *name, long value);
 void fd_h5_attr_double(hid_t obj, const char *name, double value);
 
+/* The header of a feddiff output file: attributes format, feddiff_version and config (the
+ * full INI text). */
+void fd_h5_write_header(hid_t file, const char *format, const fd_config *cfg);
+/* A whole dataset of the given shape written by one process (serial files, or a file only one
+ * rank has open), with its "meaning" attribute. Failures are fatal. */
+void fd_h5_write_dataset(hid_t loc, const char *name, hid_t mem_type, int ndim,
+                         const hsize_t *dims, const void *data, const char *meaning);
+
 /* Read attributes: 0, or -1 when absent or of the wrong type. */
 int fd_h5_read_attr_string(hid_t obj, const char *name, char *buf, size_t size);
 char *fd_h5_read_attr_string_alloc(hid_t obj, const char *name); /* NULL if absent; free it */
 int fd_h5_read_attr_long(hid_t obj, const char *name, long *value);
+int fd_h5_read_attr_double(hid_t obj, const char *name, double *value);
 
 /* Read a whole float dataset that must have exactly this shape. `path` names the file in the
  * error. 0, or -1 with a message naming the file and dataset. */
 int fd_h5_read_floats(hid_t file, const char *path, const char *name, int ndim, const hsize_t *dims,
                       float *out);
+/* Read a whole dataset of 1..max_ndim dimensions, converted to mem_type, into a new buffer
+ * (free it); its shape goes to *ndim and dims. NULL with a message naming file and dataset. */
+void *fd_h5_read_alloc(hid_t file, const char *path, const char *name, hid_t mem_type,
+                       int max_ndim, int *ndim, hsize_t *dims);
 
 #endif

@@ -27,6 +27,7 @@
 #include "feddiff/groupnorm.h"
 #include "feddiff/linear.h"
 #include "feddiff/loss.h"
+#include "feddiff/pool.h"
 #include "feddiff/resample.h"
 
 #endif

@@ -34,6 +34,9 @@ fd_model *fd_model_create(const fd_model_config *cfg);
 void fd_model_free(fd_model *m);
 /* Initialise parameters from the seed (PyTorch's default schemes); the EMA starts equal. */
 void fd_model_init(fd_model *m, uint64_t seed);
+/* Rows of the class and client embedding tables (0: the model has none). */
+int fd_model_n_classes(const fd_model *m);
+int fd_model_n_clients(const fd_model *m);
 
 /* eps [B][sample_size] for inputs x [B][sample_size] at timesteps t [B]; y, client: [B] or
  * NULL. backward accumulates into m->params.grad. */

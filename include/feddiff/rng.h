@@ -26,6 +26,8 @@ enum fd_rng_purpose {
     FD_RNG_PRIVACY = 9,       /* PFDM's one-shot noising */
     FD_RNG_DROPOUT = 10,      /* clients that drop out of a round */
     FD_RNG_PAIRING = 11,      /* usplit's random pairs */
+    FD_RNG_CLASSIFIER = 12,   /* minibatch order of the evaluation classifier */
+    FD_RNG_EVAL = 13,         /* evaluation: KID subsets */
 };
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* Generated samples in HDF5: /samples [n][h][w][c] float32 in [-1, 1] (NHWC) or [n][dim] for
+/* Generated samples in HDF5 (written by feddiff train and sample, read by feddiff eval): /samples [n][h][w][c] float32 in [-1, 1] (NHWC) or [n][dim] for
  * vectors, with the conditions they were drawn for and the run's config as attributes. */
 #ifndef FEDDIFF_SAMPLES_H
 #define FEDDIFF_SAMPLES_H
@@ -18,5 +18,21 @@ typedef struct {
 
 /* Serial write (one process), temporary name then rename. 0, or -1 with a message. */
 int fd_samples_write(const char *path, const fd_sample_batch *s, const fd_config *cfg);
+
+/* A samples file read back. */
+typedef struct {
+    int n;
+    int ndim, dims[4]; /* as fd_sample_batch */
+    float *data;       /* [n][...] */
+    int *labels;       /* [n], or NULL when the file has none */
+    int *clients;      /* [n], or NULL */
+    char *config;      /* the run's configuration (INI text) */
+    char *checkpoint;  /* the model they came from */
+    char *sampler;
+} fd_sample_file;
+
+/* 0, or -1 with a message naming the file. */
+int fd_samples_read(const char *path, fd_sample_file *s);
+void fd_sample_file_free(fd_sample_file *s);
 
 #endif

@@ -123,12 +123,51 @@ static void info_run(hid_t file)
         printf("  bytes: %.1f MB up, %.1f MB down in all\n", up / 1e6, down / 1e6);
     if (series(file, "rounds/seconds", &s_last, &seconds))
         printf("  time: %.1f s in all, %.2f s in the last round\n", seconds, s_last);
-    static const char *const metrics[] = {"rounds/fid_cls", "rounds/kid_cls",
-                                          "rounds/label_fidelity"};
+    static const char *const metrics[] = {"rounds/fid_cls",        "rounds/kid_cls",
+                                          "rounds/label_fidelity", "eval/fid_cls",
+                                          "eval/kid_cls_mean",     "eval/label_tv"};
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
         if (series(file, metrics[i], &last, &sum))
-            printf("  %s: %.4g at the last evaluation\n", metrics[i] + 7, last);
+            printf("  %s: %.4g at the last evaluation\n", strchr(metrics[i], '/') + 1, last);
     print_config_line(file);
+}
+
+static void info_classifier(hid_t file)
+{
+    char dataset[64] = "?";
+    double accuracy = 0;
+    long features = 0, active = 0;
+    fd_h5_read_attr_string(file, "dataset", dataset, sizeof dataset);
+    fd_h5_read_attr_double(file, "test_accuracy", &accuracy);
+    fd_h5_read_attr_long(file, "feature_dim", &features);
+    fd_h5_read_attr_long(file, "active_features", &active);
+    printf("  evaluation classifier of %s: test accuracy %.2f%%, %ld features (%ld active)\n",
+           dataset, 100.0 * accuracy, features, active);
+}
+
+/* A scalar double dataset, or NaN. */
+static double scalar(hid_t file, const char *name)
+{
+    double v = NAN;
+    if (H5Lexists(file, "all", H5P_DEFAULT) <= 0 || H5Lexists(file, name, H5P_DEFAULT) <= 0)
+        return v;
+    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+    if (d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0) v = NAN;
+    if (d >= 0) H5Dclose(d);
+    return v;
+}
+
+static void info_eval(hid_t file)
+{
+    char source[4096] = "?", shape[64];
+    fd_h5_read_attr_string(file, "source", source, sizeof source);
+    printf("  evaluation of %s\n", source);
+    if (H5Lexists(file, "all", H5P_DEFAULT) > 0)
+        printf("  test split: fid_cls %.4g, kid_cls %.4g +- %.2g, label_tv %.4g\n",
+               scalar(file, "all/fid_cls"), scalar(file, "all/kid_cls_mean"),
+               scalar(file, "all/kid_cls_std"), scalar(file, "all/label_tv"));
+    if (dataset_shape(file, "clients/client", shape, sizeof shape) > 0)
+        printf("  /clients: per-client scores of %s client(s)\n", shape);
 }
 
 static int info_file(const char *path)
@@ -147,6 +186,10 @@ static int info_file(const char *path)
         info_checkpoint(file);
     else if (!strcmp(format, "feddiff-run"))
         info_run(file);
+    else if (!strcmp(format, "feddiff-classifier"))
+        info_classifier(file);
+    else if (!strcmp(format, "feddiff-eval"))
+        info_eval(file);
     else if (dataset_shape(file, "samples", shape, sizeof shape) > 0)
         printf("  /samples: [%s]\n", shape);
     else if (H5Lexists(file, "partition", H5P_DEFAULT) > 0)

@@ -9,5 +9,7 @@ int fd_cmd_train(int argc, char **argv);
 int fd_cmd_sample(int argc, char **argv);
 int fd_cmd_partition(int argc, char **argv);
 int fd_cmd_info(int argc, char **argv);
+int fd_cmd_evaluator(int argc, char **argv);
+int fd_cmd_eval(int argc, char **argv);
 
 #endif

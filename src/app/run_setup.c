@@ -139,3 +139,38 @@ fd_fed_settings fd_setup_fed_settings(const fd_config *cfg, int n_clients)
     set.local = fd_setup_local_config(cfg, 0);
     return set;
 }
+
+fd_classifier_config fd_setup_classifier_config(const fd_config *cfg, const fd_dataset *ds)
+{
+    FD_ASSERT(ds->height == ds->width); /* every image dataset has square images */
+    fd_classifier_config cc = fd_classifier_default_config(ds->height, ds->channels, ds->n_classes);
+    cc.conv1 = cfg->classifier.conv1;
+    cc.conv2 = cfg->classifier.conv2;
+    cc.features = cfg->classifier.features;
+    return cc;
+}
+
+fd_classifier_train_config fd_setup_classifier_train_config(const fd_config *cfg)
+{
+    fd_classifier_train_config tc = {.epochs = cfg->classifier.epochs,
+                                     .batch = cfg->classifier.batch,
+                                     .lr = (float)cfg->classifier.lr,
+                                     .weight_decay = (float)cfg->classifier.weight_decay,
+                                     .seed = cfg->run.seed};
+    return tc;
+}
+
+fd_eval_config fd_setup_eval_config(const fd_config *cfg, int n)
+{
+    fd_eval_config ec;
+    memset(&ec, 0, sizeof ec);
+    ec.n = n;
+    ec.batch = cfg->train.batch > 64 ? cfg->train.batch : 64;
+    ec.sampler = fd_setup_sampler(cfg);
+    if (cfg->eval.sample_steps > 0) ec.sampler.steps = cfg->eval.sample_steps;
+    ec.seed = cfg->eval.seed;
+    ec.metric.kid_subsets = cfg->eval.kid_subsets;
+    ec.metric.kid_subset_size = (size_t)cfg->eval.kid_subset_size;
+    ec.metric.seed = cfg->eval.seed;
+    return ec;
+}

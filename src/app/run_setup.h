@@ -3,10 +3,12 @@
 #ifndef FEDDIFF_APP_RUN_SETUP_H
 #define FEDDIFF_APP_RUN_SETUP_H
 
+#include "feddiff/classifier.h"
 #include "feddiff/config.h"
 #include "feddiff/dataset.h"
 #include "feddiff/diffusion.h"
 #include "feddiff/federation.h"
+#include "feddiff/evaluate.h"
 #include "feddiff/local_train.h"
 #include "feddiff/model.h"
 #include "feddiff/partition.h"
@@ -24,5 +26,11 @@ fd_model *fd_setup_model(const fd_config *cfg, const fd_dataset *ds, int n_clien
 fd_local_config fd_setup_local_config(const fd_config *cfg, long total_steps);
 /* Federated settings for a method other than central, over n_clients training clients. */
 fd_fed_settings fd_setup_fed_settings(const fd_config *cfg, int n_clients);
+/* The evaluation classifier for this dataset's images, and how `feddiff evaluator` trains it. */
+fd_classifier_config fd_setup_classifier_config(const fd_config *cfg, const fd_dataset *ds);
+fd_classifier_train_config fd_setup_classifier_train_config(const fd_config *cfg);
+/* Evaluations drawing n samples: the config's sampler with eval.sample_steps, KID settings and
+ * eval.seed. */
+fd_eval_config fd_setup_eval_config(const fd_config *cfg, int n);
 
 #endif

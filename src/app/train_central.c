@@ -19,6 +19,7 @@
 #include "feddiff/timer.h"
 #include "run_setup.h"
 #include "train.h"
+#include "train_eval.h"
 
 /* The pooled training samples of the seen clients, in client order. */
 typedef struct {
@@ -115,6 +116,7 @@ int fd_train_central(const fd_config *cfg, const char *resume)
     if (st.round > 0) printf("resumed from %s after round %ld\n", checkpoint, st.round);
     fd_runfile rf;
     fd_train_open_runfile(&rf, cfg, 1, st.round);
+    fd_train_eval *evaluation = fd_train_eval_open(cfg, m, &rf, st.round);
 
     fd_data_view view = {.n = (int)pool.n,
                          .sample_size = pool.sample_size,
@@ -158,6 +160,7 @@ int fd_train_central(const fd_config *cfg, const char *resume)
                              .client_bytes_up = &zero,
                              .client_bytes_down = &zero};
         if (fd_runfile_append(&rf, &rec) != 0) fd_die_on_error();
+        fd_train_eval_round(evaluation, m, &diff, st.round, st.step);
         interrupted = fd_train_stop_requested(MPI_COMM_SELF);
         const bool last = st.round == cfg->fed.rounds;
         if (last || interrupted ||
@@ -170,6 +173,7 @@ int fd_train_central(const fd_config *cfg, const char *resume)
             fd_train_prune_checkpoints(cfg);
         }
     }
+    fd_train_eval_close(evaluation);
     if (fd_runfile_close(&rf) != 0) fd_die_on_error();
     if (interrupted) {
         printf("interrupted by a signal after round %ld: saved %s; continue with --resume "

@@ -114,6 +114,41 @@ static const key_spec keys[] = {
      "a client keeps its AdamW moments between the rounds it takes part in (memory: two more "
      "model copies per client); false resets them every round"},
 
+    {"classifier", "epochs", T_INT, FIELD(classifier.epochs), NO_COUNT, "3", ANY, 1, 1000,
+     "`feddiff evaluator`: epochs over the training split"},
+    {"classifier", "batch", T_INT, FIELD(classifier.batch), NO_COUNT, "64", ANY, 1, 65536,
+     "`feddiff evaluator`: minibatch size"},
+    {"classifier", "lr", T_DOUBLE, FIELD(classifier.lr), NO_COUNT, "0.002", ANY, 0, 10,
+     "`feddiff evaluator`: AdamW peak learning rate, decayed to 0 by a cosine"},
+    {"classifier", "weight_decay", T_DOUBLE, FIELD(classifier.weight_decay), NO_COUNT, "0", ANY,
+     0, 10, "`feddiff evaluator`: AdamW decoupled weight decay (weights only)"},
+    {"classifier", "conv1", T_INT, FIELD(classifier.conv1), NO_COUNT, "16", ANY, 1, 1024,
+     "channels of the classifier's first 3x3 convolution"},
+    {"classifier", "conv2", T_INT, FIELD(classifier.conv2), NO_COUNT, "32", ANY, 1, 1024,
+     "channels of the classifier's second 3x3 convolution"},
+    {"classifier", "features", T_INT, FIELD(classifier.features), NO_COUNT, "128", ANY, 2, 4096,
+     "width of the classifier's penultimate layer: the feature space of `fid_cls` and `kid_cls`"},
+
+    {"eval", "classifier", T_STRING, FIELD(eval.classifier), NO_COUNT, "", ANY, 0, 0,
+     "classifier file written by `feddiff evaluator` (needed by `eval.every` and as the default "
+     "of `feddiff eval --classifier`)"},
+    {"eval", "every", T_INT, FIELD(eval.every), NO_COUNT, "0", ANY, 0, 1e9,
+     "evaluate the EMA model every this many rounds during training (to `<out.dir>/metrics.h5`); "
+     "0: never"},
+    {"eval", "samples", T_INT, FIELD(eval.samples), NO_COUNT, "1000", ANY, 2, 1e7,
+     "samples drawn for an evaluation against the test split"},
+    {"eval", "client_samples", T_INT, FIELD(eval.client_samples), NO_COUNT, "500", ANY, 2, 1e7,
+     "samples drawn per client in a per-client evaluation"},
+    {"eval", "sample_steps", T_INT, FIELD(eval.sample_steps), NO_COUNT, "0", ANY, 0, 100000,
+     "sampler steps of evaluation samples; 0: `diffusion.sample_steps`"},
+    {"eval", "kid_subsets", T_INT, FIELD(eval.kid_subsets), NO_COUNT, "100", ANY, 1, 1e6,
+     "random subsets KID is averaged over"},
+    {"eval", "kid_subset_size", T_INT, FIELD(eval.kid_subset_size), NO_COUNT, "1000", ANY, 2, 1e7,
+     "size of each KID subset (capped at the sizes of the two sets)"},
+    {"eval", "seed", T_UINT64, FIELD(eval.seed), NO_COUNT, "0", ANY, 0, 0,
+     "seed of the evaluation samples' noise and the KID subsets (the same for every checkpoint, "
+     "so that checkpoints are compared on the same noise)"},
+
     {"out", "dir", T_STRING, FIELD(out.dir), NO_COUNT, "runs/default", ANY, 0, 0,
      "output folder: run file, checkpoints, samples"},
     {"out", "checkpoint_every", T_INT, FIELD(out.checkpoint_every), NO_COUNT, "10", ANY, 0, 1e9,

@@ -1,6 +1,7 @@
 #include "feddiff/hdf5_util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,6 +46,36 @@ hid_t fd_h5_create_serial(const char *path)
     hid_t fapl;
     FD_CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
     return create_file(path, fapl);
+}
+
+/* The temporary name of a file being written. */
+static void tmp_name(char *buf, size_t size, const char *path)
+{
+    snprintf(buf, size, "%s.tmp", path);
+}
+
+hid_t fd_h5_create_tmp(const char *path)
+{
+    char tmp[4096];
+    tmp_name(tmp, sizeof tmp, path);
+    return fd_h5_create_serial(tmp);
+}
+
+int fd_h5_commit(hid_t file, const char *path)
+{
+    char tmp[4096];
+    tmp_name(tmp, sizeof tmp, path);
+    if (fd_h5_close_file(file) != 0) {
+        remove(tmp);
+        fd_set_error("%s: writing failed (disk full?)", tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fd_set_error("%s: cannot rename from %s: %s", path, tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 hid_t fd_h5_open_read(const char *path)
@@ -119,6 +150,28 @@ void fd_h5_attr_double(hid_t obj, const char *name, double value)
     write_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
 }
 
+void fd_h5_write_header(hid_t file, const char *format, const fd_config *cfg)
+{
+    char *config_text = fd_config_to_string(cfg);
+    fd_h5_attr_string(file, "format", format);
+    fd_h5_attr_string(file, "feddiff_version", FEDDIFF_VERSION);
+    fd_h5_attr_string(file, "config", config_text);
+    free(config_text);
+}
+
+void fd_h5_write_dataset(hid_t loc, const char *name, hid_t mem_type, int ndim,
+                         const hsize_t *dims, const void *data, const char *meaning)
+{
+    hid_t space, dset;
+    FD_CHECK_H5(space = H5Screate_simple(ndim, dims, NULL));
+    FD_CHECK_H5(dset = H5Dcreate2(loc, name, mem_type, space, H5P_DEFAULT, H5P_DEFAULT,
+                                  H5P_DEFAULT));
+    FD_CHECK_H5(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    fd_h5_attr_string(dset, "meaning", meaning);
+    FD_CHECK_H5(H5Dclose(dset));
+    FD_CHECK_H5(H5Sclose(space));
+}
+
 char *fd_h5_read_attr_string_alloc(hid_t obj, const char *name)
 {
     quiet();
@@ -156,15 +209,25 @@ int fd_h5_read_attr_string(hid_t obj, const char *name, char *buf, size_t size)
     return 0;
 }
 
-int fd_h5_read_attr_long(hid_t obj, const char *name, long *value)
+static int read_attr(hid_t obj, const char *name, hid_t type, void *value)
 {
     quiet();
     if (H5Aexists(obj, name) <= 0) return -1;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     if (attr < 0) return -1;
-    int rc = H5Aread(attr, H5T_NATIVE_LONG, value) < 0 ? -1 : 0;
+    int rc = H5Aread(attr, type, value) < 0 ? -1 : 0;
     H5Aclose(attr);
     return rc;
+}
+
+int fd_h5_read_attr_long(hid_t obj, const char *name, long *value)
+{
+    return read_attr(obj, name, H5T_NATIVE_LONG, value);
+}
+
+int fd_h5_read_attr_double(hid_t obj, const char *name, double *value)
+{
+    return read_attr(obj, name, H5T_NATIVE_DOUBLE, value);
 }
 
 int fd_h5_read_floats(hid_t file, const char *path, const char *name, int ndim, const hsize_t *dims,
@@ -206,4 +269,41 @@ int fd_h5_read_floats(hid_t file, const char *path, const char *name, int ndim, 
     if (space >= 0) H5Sclose(space);
     H5Dclose(dset);
     return rc;
+}
+
+void *fd_h5_read_alloc(hid_t file, const char *path, const char *name, hid_t mem_type,
+                       int max_ndim, int *ndim, hsize_t *dims)
+{
+    quiet();
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+        fd_set_error("%s: dataset '%s' is missing", path, name);
+        return NULL;
+    }
+    hid_t dset = H5Dopen2(file, name, H5P_DEFAULT);
+    if (dset < 0) {
+        fd_set_error("%s: cannot open dataset '%s'", path, name);
+        return NULL;
+    }
+    void *out = NULL;
+    hid_t space = H5Dget_space(dset);
+    const int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (nd < 1 || nd > max_ndim) {
+        fd_set_error("%s: dataset '%s' has %d dimensions, expected 1 to %d", path, name, nd,
+                     max_ndim);
+    } else {
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        size_t count = 1;
+        for (int d = 0; d < nd; d++) count *= (size_t)dims[d];
+        out = fd_malloc((count > 0 ? count : 1) * H5Tget_size(mem_type));
+        if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+            fd_set_error("%s: reading dataset '%s' failed (wrong type, truncated or corrupt?)",
+                         path, name);
+            free(out);
+            out = NULL;
+        }
+        *ndim = nd;
+    }
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(dset);
+    return out;
 }

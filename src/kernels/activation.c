@@ -72,3 +72,18 @@ void fd_silu_backward(float *restrict dinp, const float *restrict dout, const fl
         dinp[i] += dout[i] * (s + x * s * (1.0f - s));
     }
 }
+
+void fd_relu_forward(float *restrict out, const float *restrict inp, size_t n)
+{
+    /* x > 0 ? x : 0 would turn NaN into 0 and hide it: only a proper negative becomes 0. */
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] < 0.0f ? 0.0f : inp[i];
+}
+
+void fd_relu_backward(float *restrict dinp, const float *restrict dout, const float *restrict inp,
+                      size_t n)
+{
+    if (!dinp) return;
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}

@@ -120,3 +120,15 @@ void fd_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
         }
     }
 }
+
+void fd_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double *A,
+              int lda, const double *B, int ldb, double beta, double *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(1, &rntm);
+    bli_dgemm_ex(trans_a ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K, &alpha, (double *)A, lda, 1,
+                 (double *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+}

@@ -48,6 +48,16 @@ void fd_model_init(fd_model *m, uint64_t seed)
     if (m->ema) memcpy(m->ema, m->params.data, sizeof(float) * m->params.count);
 }
 
+int fd_model_n_classes(const fd_model *m)
+{
+    return m->kind == FD_MODEL_UNET ? m->cfg.unet.n_classes : m->cfg.mlp.n_classes;
+}
+
+int fd_model_n_clients(const fd_model *m)
+{
+    return m->kind == FD_MODEL_UNET ? m->cfg.unet.n_clients : m->cfg.mlp.n_clients;
+}
+
 void fd_model_forward(fd_model *m, float *eps, const float *x, const float *t, const int *y,
                       const int *client, int B)
 {

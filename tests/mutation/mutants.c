@@ -20,6 +20,7 @@
 #include "feddiff/groupnorm.h"
 #include "feddiff/linear.h"
 #include "feddiff/loss.h"
+#include "feddiff/pool.h"
 #include "feddiff/resample.h"
 
 static bool mutant(const char *name)
@@ -286,6 +287,68 @@ void __wrap_fd_mse_backward(float *dpred, const float *pred, const float *target
     OUT_SAVE(old, "mse_backward.dpred", dpred, n);
     __real_fd_mse_backward(dpred, pred, target, n, dloss);
     OUT_PERTURB(old, "mse_backward.dpred", dpred, n);
+}
+
+void __real_fd_softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int B,
+                                     int C, float dloss);
+void __wrap_fd_softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int B,
+                                     int C, float dloss);
+void __wrap_fd_softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int B,
+                                     int C, float dloss)
+{
+    const size_t n = (size_t)B * (size_t)C;
+    OUT_SAVE(old, "softmax_xent_backward.dlogits", dlogits, n);
+    __real_fd_softmax_xent_backward(dlogits, probs, labels, B, C, dloss);
+    OUT_PERTURB(old, "softmax_xent_backward.dlogits", dlogits, n);
+}
+
+float __real_fd_softmax_xent_forward(float *probs, const float *logits, const int *labels, int B,
+                                     int C);
+float __wrap_fd_softmax_xent_forward(float *probs, const float *logits, const int *labels, int B,
+                                     int C);
+float __wrap_fd_softmax_xent_forward(float *probs, const float *logits, const int *labels, int B,
+                                     int C)
+{
+    float loss = __real_fd_softmax_xent_forward(probs, logits, labels, B, C);
+    perturb("softmax_xent_forward.probs", probs, NULL, (size_t)B * (size_t)C, false);
+    return mutant("softmax_xent_forward.loss") ? loss * (1.0f + 1e-3f) : loss;
+}
+
+void __real_fd_relu_forward(float *out, const float *inp, size_t n);
+void __wrap_fd_relu_forward(float *out, const float *inp, size_t n);
+void __wrap_fd_relu_forward(float *out, const float *inp, size_t n)
+{
+    MUTATE_WRITTEN("relu_forward.out", out, n, __real_fd_relu_forward(out, inp, n));
+}
+
+void __real_fd_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void __wrap_fd_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void __wrap_fd_relu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    OUT_SAVE(old, "relu_backward.dinp", dinp, n);
+    __real_fd_relu_backward(dinp, dout, inp, n);
+    OUT_PERTURB(old, "relu_backward.dinp", dinp, n);
+}
+
+void __real_fd_maxpool2x2_forward(float *out, const float *inp, int B, int H, int W, int C);
+void __wrap_fd_maxpool2x2_forward(float *out, const float *inp, int B, int H, int W, int C);
+void __wrap_fd_maxpool2x2_forward(float *out, const float *inp, int B, int H, int W, int C)
+{
+    MUTATE_WRITTEN("maxpool2x2_forward.out", out, (size_t)B * (H / 2) * (W / 2) * C,
+                   __real_fd_maxpool2x2_forward(out, inp, B, H, W, C));
+}
+
+void __real_fd_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int H,
+                                   int W, int C);
+void __wrap_fd_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int H,
+                                   int W, int C);
+void __wrap_fd_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int H,
+                                   int W, int C)
+{
+    const size_t n = (size_t)B * H * W * C;
+    OUT_SAVE(old, "maxpool2x2_backward.dinp", dinp, n);
+    __real_fd_maxpool2x2_backward(dinp, dout, inp, B, H, W, C);
+    OUT_PERTURB(old, "maxpool2x2_backward.dinp", dinp, n);
 }
 
 void __real_fd_upsample2x_forward(float *out, const float *inp, int B, int H, int W, int C);

@@ -1,4 +1,4 @@
-/* SiLU: the kernel against its naive double twin (ordinary and extreme inputs), the
+/* SiLU and ReLU: each kernel against its naive twin (SiLU also on extreme inputs), the
  * finite-difference gradient check, the accumulate contract, the NULL skip, NaN propagation
  * and thread-count independence. */
 #include <math.h>
@@ -202,6 +202,97 @@ static void test_silu_thread_count_independent(void **state)
     free(d2);
 }
 
+/* ---- ReLU ------------------------------------------------------------------------------------ */
+
+static void relu_forward_ref(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : (isnan(inp[i]) ? inp[i] : 0.0f);
+}
+
+/* Exact against the twin (no arithmetic but one addition), from a non-zero gradient start. */
+static void test_relu_matches_twin_and_accumulates(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 7, 1000, 100003}; /* the last one runs the OpenMP path */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const size_t n = sizes[k];
+        float *inp = normal(n, 70 + (uint32_t)k, 2.0f), *dout = normal(n, 80 + (uint32_t)k, 1.0f);
+        float *out = zeros(n), *ref = zeros(n);
+        float *dinp = normal(n, 90 + (uint32_t)k, 1.0f), *dref = fd_malloc(n * sizeof *dref);
+        memcpy(dref, dinp, n * sizeof *dref);
+        fd_relu_forward(out, inp, n);
+        relu_forward_ref(ref, inp, n);
+        assert_memory_equal(out, ref, n * sizeof *out);
+        fd_relu_backward(dinp, dout, inp, n);
+        for (size_t i = 0; i < n; i++) dref[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+        assert_memory_equal(dinp, dref, n * sizeof *dinp);
+        fd_relu_backward(NULL, dout, inp, n); /* must be a no-op, not a crash */
+        free(inp);
+        free(dout);
+        free(out);
+        free(ref);
+        free(dinp);
+        free(dref);
+    }
+}
+
+typedef struct {
+    float *inp;
+    size_t n;
+} relu_ctx;
+
+static void relu_forward_fn(void *p, float *out)
+{
+    relu_ctx *c = p;
+    fd_relu_forward(out, c->inp, c->n);
+}
+
+/* Inputs kept 0.05 away from the kink at 0, so that no step h = 1e-2 crosses it. */
+static void test_relu_gradcheck(void **state)
+{
+    (void)state;
+    const size_t n = 1000;
+    relu_ctx c = {normal(n, 100, 2.0f), n};
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(c.inp[i]) < 0.05f) c.inp[i] = c.inp[i] < 0.0f ? -0.05f : 0.05f;
+    float *dout = normal(n, 101, 1.0f), *out = zeros(n), *dinp = zeros(n);
+    fd_relu_backward(dinp, dout, c.inp, n);
+    double err = tu_gradcheck(relu_forward_fn, &c, out, n, dout, c.inp, dinp, n, 200, 1e-2f);
+    tu_assert_err_below(err, 1e-3, "relu dinp gradcheck");
+    free(c.inp);
+    free(dout);
+    free(out);
+    free(dinp);
+}
+
+static void test_relu_propagates_nan_and_thread_count_independent(void **state)
+{
+    (void)state;
+    const float inp3[3] = {-1.0f, NAN, 2.0f};
+    float out3[3];
+    fd_relu_forward(out3, inp3, 3);
+    assert_true(out3[0] == 0.0f && isnan(out3[1]) && out3[2] == 2.0f);
+    const size_t n = 100003;
+    float *inp = normal(n, 110, 1.0f), *dout = normal(n, 111, 1.0f);
+    float *o1 = zeros(n), *o2 = zeros(n), *d1 = zeros(n), *d2 = zeros(n);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    fd_relu_forward(o1, inp, n);
+    fd_relu_backward(d1, dout, inp, n);
+    omp_set_num_threads(2);
+    fd_relu_forward(o2, inp, n);
+    fd_relu_backward(d2, dout, inp, n);
+    omp_set_num_threads(saved);
+    assert_memory_equal(o1, o2, n * sizeof *o1);
+    assert_memory_equal(d1, d2, n * sizeof *d1);
+    free(inp);
+    free(dout);
+    free(o1);
+    free(o2);
+    free(d1);
+    free(d2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +303,9 @@ int main(void)
         cmocka_unit_test(test_silu_gradcheck),
         cmocka_unit_test(test_silu_backward_accumulates_and_skips_null),
         cmocka_unit_test(test_silu_thread_count_independent),
+        cmocka_unit_test(test_relu_matches_twin_and_accumulates),
+        cmocka_unit_test(test_relu_gradcheck),
+        cmocka_unit_test(test_relu_propagates_nan_and_thread_count_independent),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     fd_scratch_release();

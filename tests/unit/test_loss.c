@@ -1,6 +1,7 @@
 /* MSE loss: the kernel against its naive double twin (also where a float sum would drift),
  * the finite-difference gradient check, the accumulate contract, the NULL skip and
- * thread-count independence. */
+ * thread-count independence. Softmax cross-entropy: the twin, extreme logits, the gradient
+ * check and the accumulate contract. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -161,6 +162,89 @@ static void test_mse_thread_count_independent(void **state)
     free(target);
 }
 
+/* ---- softmax cross-entropy ------------------------------------------------------------------ */
+
+/* The textbook formula in long double, without the max shift (fine for |logits| < 100). */
+static double xent_forward_ref(double *probs, const float *logits, const int *labels, int B, int C)
+{
+    long double total = 0.0L;
+    for (int b = 0; b < B; b++) {
+        long double sum = 0.0L;
+        for (int c = 0; c < C; c++) sum += expl((long double)logits[b * C + c]);
+        for (int c = 0; c < C; c++) probs[b * C + c] = (double)(expl((long double)logits[b * C + c]) / sum);
+        total += logl(sum) - (long double)logits[b * C + labels[b]];
+    }
+    return (double)(total / B);
+}
+
+static void test_xent_matches_twin_and_accumulates(void **state)
+{
+    (void)state;
+    enum { B = 37, C = 10 };
+    float *logits = normal(B * C, 120, 4.0f), probs[B * C];
+    int labels[B];
+    for (int b = 0; b < B; b++) labels[b] = (b * 7) % C;
+    double ref_probs[B * C];
+    const double want = xent_forward_ref(ref_probs, logits, labels, B, C);
+    const float loss = fd_softmax_xent_forward(probs, logits, labels, B, C);
+    if (rel_diff(loss, want) > 1e-6) fail_msg("xent loss %.9g, want %.9g", (double)loss, want);
+    float *dlogits = normal(B * C, 121, 1.0f), start[B * C];
+    memcpy(start, dlogits, sizeof start);
+    const float dloss = 0.7f;
+    fd_softmax_xent_backward(dlogits, probs, labels, B, C, dloss);
+    for (int i = 0; i < B * C; i++) {
+        const double onehot = labels[i / C] == i % C;
+        const double g = start[i] + dloss * (ref_probs[i] - onehot) / B;
+        if (fabs(ref_probs[i] - probs[i]) > 1e-6 || fabs(dlogits[i] - g) > 1e-6)
+            fail_msg("xent entry %d: prob %g (want %g), grad %g (want %g)", i, (double)probs[i],
+                     ref_probs[i], (double)dlogits[i], g);
+    }
+    fd_softmax_xent_backward(NULL, probs, labels, B, C, dloss); /* skipped */
+    free(logits);
+    free(dlogits);
+}
+
+/* Logits of 1e4 overflow exp in any precision: the max shift keeps the loss finite and right. */
+static void test_xent_extreme_logits(void **state)
+{
+    (void)state;
+    const float logits[4] = {1e4f, 0.0f, -1e4f, 3.0f};
+    const int labels[2] = {1, 0};
+    float probs[4];
+    const float loss = fd_softmax_xent_forward(probs, logits, labels, 2, 2);
+    /* Row 0 (label 1): logsumexp = 1e4, minus 0; row 1 (label 0): logsumexp = 3, minus -1e4. */
+    if (rel_diff(loss, (1e4 + 1e4 + 3.0) / 2) > 1e-6) fail_msg("xent loss %g", (double)loss);
+    assert_true(probs[0] == 1.0f && probs[1] == 0.0f && probs[2] == 0.0f && probs[3] == 1.0f);
+}
+
+typedef struct {
+    float *logits, *probs;
+    const int *labels;
+    int B, C;
+} xent_ctx;
+
+static void xent_forward_fn(void *p, float *out)
+{
+    xent_ctx *c = p;
+    out[0] = fd_softmax_xent_forward(c->probs, c->logits, c->labels, c->B, c->C);
+}
+
+static void test_xent_gradcheck(void **state)
+{
+    (void)state;
+    enum { B = 5, C = 7 };
+    int labels[B] = {0, 6, 3, 3, 1};
+    float probs[B * C], out[1], dout[1] = {1.3f};
+    xent_ctx c = {normal(B * C, 130, 2.0f), probs, labels, B, C};
+    float *dlogits = zeros(B * C);
+    fd_softmax_xent_forward(probs, c.logits, labels, B, C);
+    fd_softmax_xent_backward(dlogits, probs, labels, B, C, dout[0]);
+    double err = tu_gradcheck(xent_forward_fn, &c, out, 1, dout, c.logits, dlogits, B * C, 100, 1e-2f);
+    tu_assert_err_below(err, 2e-3, "xent dlogits gradcheck");
+    free(c.logits);
+    free(dlogits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +254,9 @@ int main(void)
         cmocka_unit_test(test_mse_gradcheck),
         cmocka_unit_test(test_mse_backward_accumulates_and_skips_null),
         cmocka_unit_test(test_mse_thread_count_independent),
+        cmocka_unit_test(test_xent_matches_twin_and_accumulates),
+        cmocka_unit_test(test_xent_extreme_logits),
+        cmocka_unit_test(test_xent_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
