@@ -23,6 +23,7 @@
 #include "feddiff/timer.h"
 #include "run_setup.h"
 #include "train.h"
+#include "train_eval.h"
 
 enum { ROOT = 0 };
 
@@ -180,6 +181,29 @@ static int load_checkpoint(void *federation, const char *path)
     return 0;
 }
 
+/* The global model and its EMA in the working model (the root's copy; the next round overwrites
+ * whatever it trains). */
+static void load_global_model(fd_federation *f)
+{
+    fd_model *m = f->model;
+    memcpy(m->params.data, f->global, sizeof(float) * m->params.count);
+    memcpy(m->ema, f->global_ema, sizeof(float) * m->params.count);
+}
+
+/* Evaluation during training scores the global model, which is the whole model only when
+ * clients keep no parts of their own. */
+static fd_train_eval *open_evaluation(const fd_config *cfg, const fd_federation *f,
+                                      fd_runfile *rf, long resumed)
+{
+    if (cfg->eval.every > 0 && f->local_parts) {
+        fd_warn("eval.every: the clients of method %s keep parts of their own, so there is no "
+                "one global model to score; run feddiff eval --clients on the checkpoints",
+                cfg->fed.method);
+        return NULL;
+    }
+    return fd_train_eval_open(cfg, f->model, rf, resumed);
+}
+
 int fd_train_federated(const fd_config *cfg, const char *resume)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -247,6 +271,8 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
     fd_runfile rf;
     if (rank == ROOT) fd_train_open_runfile(&rf, cfg, n_seen, st.round);
 
+    fd_train_eval *evaluation = rank == ROOT ? open_evaluation(cfg, &f, &rf, st.round) : NULL;
+
     fd_round_stats rs;
     fd_round_stats_init(&rs, n_seen);
     double total_up = 0, total_down = 0, client_rounds = 0;
@@ -290,6 +316,10 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
                                  .client_bytes_up = rs.client_bytes_up,
                                  .client_bytes_down = rs.client_bytes_down};
             if (fd_runfile_append(&rf, &rec) != 0) fd_die_on_error();
+            if (evaluation) {
+                load_global_model(&f);
+                fd_train_eval_round(evaluation, m, &diff, st.round, st.step);
+            }
         }
         interrupted = fd_train_stop_requested(comm);
         const bool last = st.round == cfg->fed.rounds;
@@ -298,6 +328,7 @@ int fd_train_federated(const fd_config *cfg, const char *resume)
             save_checkpoint(cfg, &f, n_seen, fingerprint, &st, checkpoint, sizeof checkpoint);
     }
     if (rank == ROOT) {
+        fd_train_eval_close(evaluation);
         if (fd_runfile_close(&rf) != 0) fd_die_on_error();
         if (interrupted)
             printf("interrupted by a signal after round %ld: saved %s; continue with --resume "

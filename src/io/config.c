@@ -133,8 +133,9 @@ static const key_spec keys[] = {
      "classifier file written by `feddiff evaluator` (needed by `eval.every` and as the default "
      "of `feddiff eval --classifier`)"},
     {"eval", "every", T_INT, FIELD(eval.every), NO_COUNT, "0", ANY, 0, 1e9,
-     "evaluate the EMA model every this many rounds during training (to `<out.dir>/metrics.h5`); "
-     "0: never"},
+     "evaluate the (global) EMA model every this many rounds during training, on the root, into "
+     "group /eval of `<out.dir>/run.h5`; not for methods whose clients keep parts of their own "
+     "(score their checkpoints with `feddiff eval`); 0: never"},
     {"eval", "samples", T_INT, FIELD(eval.samples), NO_COUNT, "1000", ANY, 2, 1e7,
      "samples drawn for an evaluation against the test split"},
     {"eval", "client_samples", T_INT, FIELD(eval.client_samples), NO_COUNT, "500", ANY, 2, 1e7,

@@ -5,6 +5,7 @@
 # file (also after a resume); eval of a checkpoint and of a samples file; one-line errors.
 set -euo pipefail
 feddiff=$1
+mpiexec=${2:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -86,6 +87,24 @@ assert list(g["round"][()]) == [1, 2], g["round"][()]
 assert np.all(np.isfinite(g["fid_cls"][()])) and np.all(g["n_gen"][()] == 40)
 assert "description" in g["kid_cls_mean"].attrs and g.attrs["kid_subsets"] == 5
 PY
+
+# ---- federated: the global model on the root, every round; none for a method with own parts --
+if [ -n "$mpiexec" ]; then
+  fed=("${train[@]}" --set fed.method=full --set fed.clients=4 --set fed.clients_per_round=4
+       --set partition.method=dirichlet --set partition.alpha=0.3 --set out.dir="$work/fed")
+  "$mpiexec" -n 2 "$feddiff" train "${fed[@]}" >"$work/fed.txt"
+  [ "$(grep -c '^eval ' "$work/fed.txt")" -eq 2 ] || fail "federated eval lines: $(cat "$work/fed.txt")"
+  py "$work/fed/run.h5" <<'PY' || fail "the federated run file's /eval"
+import sys, h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["eval"]
+assert list(g["round"][()]) == [1, 2] and np.all(np.isfinite(g["fid_cls"][()]))
+PY
+  "$mpiexec" -n 2 "$feddiff" train "${fed[@]}" --set fed.method=udec --set out.dir="$work/fedu" \
+    >"$work/fedu.txt" 2>"$work/fedu.err"
+  grep -q "eval.every: the clients of method udec keep parts" "$work/fedu.err" ||
+    fail "no warning for udec: $(cat "$work/fedu.err")"
+  ! grep -q '^eval ' "$work/fedu.txt" || fail "udec evaluated a global model"
+fi
 
 # ---- a checkpoint and a samples file --------------------------------------------------------------
 "$feddiff" eval --checkpoint "$work/run/checkpoint-000002.h5" --classifier "$work/cls.h5" \
