@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "feddiff/checkpoint.h"
 #include "feddiff/config.h"
@@ -57,6 +58,10 @@ void fd_draw_samples(const fd_config *cfg, fd_model *m, fd_diffusion *diff, floa
 /* Class labels for a grid row of n samples: 0, 1, 2, ... cycling over the model's classes (NULL
  * when it has none). */
 int *fd_grid_labels(const fd_model *m, int rows, int cols);
+/* Class labels of a client's grid row out [cols]: the classes of its training labels [n] (n > 0)
+ * in proportion to their counts, ascending, so that a personal model is asked for what it
+ * learned (a class a client never saw leaves its own parts' embedding of it untrained). */
+void fd_client_grid_labels(int *out, int cols, const fd_model *m, const uint8_t *labels, int n);
 /* Columns of a grid of n samples from one model: a column per class when there are classes,
  * else a square. */
 int fd_grid_columns(const fd_model *m, int n);

@@ -219,6 +219,36 @@ int *fd_grid_labels(const fd_model *m, int rows, int cols)
     return labels;
 }
 
+void fd_client_grid_labels(int *out, int cols, const fd_model *m, const uint8_t *labels, int n)
+{
+    const int n_classes = model_classes(m);
+    long *count = fd_calloc((size_t)n_classes, sizeof(long));
+    for (int i = 0; i < n; i++) count[labels[i]]++;
+    /* Largest remainder: each class the floor of its share, then one more each to the classes
+     * with the largest rests (ties: the lower class). */
+    int *take = fd_malloc(sizeof(int) * (size_t)n_classes);
+    double *rest = fd_malloc(sizeof(double) * (size_t)n_classes);
+    int given = 0;
+    for (int k = 0; k < n_classes; k++) {
+        const double share = (double)count[k] * cols / n;
+        take[k] = (int)floor(share);
+        rest[k] = count[k] > 0 ? share - take[k] : -1.0;
+        given += take[k];
+    }
+    for (; given < cols; given++) {
+        int best = -1;
+        for (int k = 0; k < n_classes; k++)
+            if (count[k] > 0 && (best < 0 || rest[k] > rest[best])) best = k;
+        take[best]++;
+        rest[best] = -1.0;
+    }
+    for (int k = 0, at = 0; k < n_classes; k++)
+        for (int j = 0; j < take[k]; j++) out[at++] = k;
+    free(rest);
+    free(take);
+    free(count);
+}
+
 int fd_grid_columns(const fd_model *m, int n)
 {
     const int n_classes = model_classes(m);

@@ -86,6 +86,13 @@ static void print_layout(const fd_config *cfg, const fd_federation *f, const fd_
     fflush(stdout);
 }
 
+static const fd_fed_client *own_client(const fd_federation *f, int id)
+{
+    for (int j = 0; j < f->n_own; j++)
+        if (f->clients[j].id == id) return &f->clients[j];
+    FD_FATAL("client %d is not held by rank %d", id, f->rank);
+}
+
 /* Samples at the end: the global model's, or, when clients keep parts, those of up to
  * out.sample_clients clients of the last round (their own parts are the freshest, trained
  * against the latest global ones), a grid row each. Each row is drawn on the rank that holds
@@ -106,28 +113,36 @@ static void write_samples(const fd_config *cfg, fd_federation *f, int n_seen,
     const size_t size = m->sample_size;
     double *gathered = fd_calloc((size_t)n * size, sizeof(double));
     float *x = fd_malloc(sizeof(float) * (size_t)cols * size);
-    int *labels = fd_grid_labels(m, 1, cols);
+    /* The global model's row cycles over the classes; a client's row asks for its own. */
+    int *labels = fd_grid_labels(m, rows, cols);
+    if (labels && personal) memset(labels, 0, sizeof(int) * (size_t)n);
     int *clients = fd_malloc(sizeof(int) * (size_t)n);
     for (int r = 0; r < rows; r++) {
         const int id = personal ? last[r] : 0;
         for (int c = 0; c < cols; c++) clients[r * cols + c] = id;
         const bool mine = personal ? map->owner[id] == f->rank : f->rank == ROOT;
         if (!mine) continue;
+        int *row_labels = labels ? labels + (size_t)r * cols : NULL;
+        if (row_labels && personal) {
+            const fd_data_view *d = &own_client(f, id)->data;
+            fd_client_grid_labels(row_labels, cols, m, d->labels, d->n);
+        }
         fd_federation_load_client(f, id, true);
-        fd_draw_samples(cfg, m, f->diff, x, labels, NULL, cols, (uint32_t)id, 0);
+        fd_draw_samples(cfg, m, f->diff, x, row_labels, NULL, cols, (uint32_t)id, 0);
         for (size_t i = 0; i < (size_t)cols * size; i++)
             gathered[(size_t)r * cols * size + i] = x[i];
     }
     /* Each row comes from exactly one rank: a sum is a gather. */
     fd_mpi_reduce_sum_doubles(gathered, (size_t)n * size, ROOT, f->comm);
+    if (labels && personal)
+        FD_CHECK_MPI(MPI_Reduce(f->rank == ROOT ? MPI_IN_PLACE : labels, labels, n, MPI_INT,
+                                MPI_SUM, ROOT, f->comm));
     if (f->rank == ROOT) {
         float *all = fd_malloc(sizeof(float) * (size_t)n * size);
         for (size_t i = 0; i < (size_t)n * size; i++) all[i] = (float)gathered[i];
-        int *all_labels = labels ? fd_grid_labels(m, rows, cols) : NULL;
-        fd_save_samples(cfg, m, all, all_labels, personal ? clients : NULL, n,
+        fd_save_samples(cfg, m, all, labels, personal ? clients : NULL, n,
                         personal ? cols : fd_grid_columns(m, n), checkpoint);
         free(all);
-        free(all_labels);
     }
     free(gathered);
     free(x);

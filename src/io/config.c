@@ -160,7 +160,8 @@ static const key_spec keys[] = {
      "samples drawn into the grid written at the end of training"},
     {"out", "sample_clients", T_INT, FIELD(out.sample_clients), NO_COUNT, "8", ANY, 1, 1e6,
      "methods with personal parts (`udec`, `ulatdec`, `local`): the samples come from the models "
-     "of this many clients of the last round, a grid row each"},
+     "of this many clients of the last round, a grid row each, conditioned on the classes of "
+     "the client's training data in proportion"},
 
     {"run", "seed", T_UINT64, FIELD(run.seed), NO_COUNT, "0", ANY, 0, 0,
      "seed of every random draw (initialisation, partition, batches, noise)"},

@@ -13,6 +13,22 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
   --set out.dir="$work/c" >"$work/c.log" 2>&1 || { cat "$work/c.log"; fail "central train"; }
 "$mpiexec" -n 2 --oversubscribe "$feddiff" train --config "$tiny" --set fed.rounds=1 \
   --set out.dir="$work/u" >"$work/u.log" 2>&1 || { cat "$work/u.log"; fail "udec train"; }
+# Strong label skew: each client's grid row asks only for classes it has, in proportion.
+"$mpiexec" -n 2 --oversubscribe "$feddiff" train --config "$tiny" --set fed.rounds=1 \
+  --set partition.alpha=0.05 --set out.samples=20 --set out.dir="$work/skew" >"$work/skew.log" \
+  2>&1 || { cat "$work/skew.log"; fail "skewed udec train"; }
+/usr/bin/python3 - "$work/skew/samples.h5" "$work/skew/partition.h5" <<'PY' || fail "client rows"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as s, h5py.File(sys.argv[2], "r") as p:
+    labels, clients = s["labels"][()].reshape(2, 10), s["clients"][()].reshape(2, 10)
+    hist = p["partition/train_hist"][()]
+    for row, client in zip(labels, clients[:, 0]):
+        h = hist[client]
+        want = np.floor(h * 10 / h.sum())  # at least the floor of each class's share
+        got = np.bincount(row, minlength=len(h))
+        assert np.all(got[h == 0] == 0), (client, h, row)
+        assert np.all(got >= want) and got.sum() == 10 and np.all(np.diff(row) >= 0), (h, row)
+PY
 
 "$feddiff" sample --checkpoint "$work/c/checkpoint-000001.h5" --n 6 --class 7 --steps 4 \
   --out "$work/s7" >"$work/s.log" 2>&1 || { cat "$work/s.log"; fail "sample"; }
