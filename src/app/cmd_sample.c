@@ -20,6 +20,8 @@ static const char *usage =
     "                      [--sampler ancestral|ddim] [--steps S] [--seed SEED] [--batch B]\n"
     "  Draws N samples (default 64) with the checkpoint's EMA weights, conditioned on class K\n"
     "  and/or client C when the model has those embeddings (default: classes cycle 0,1,2,...).\n"
+    "  A client's own parts know only the classes of its data (feddiff partition lists them;\n"
+    "  the run's samples.png asks each client for those): choose --class among them.\n"
     "  Writes PREFIX.h5 and PREFIX.png (default PREFIX: samples next to the checkpoint).";
 
 int fd_cmd_sample(int argc, char **argv)
