@@ -105,8 +105,17 @@ bool fd_train_stop_requested(MPI_Comm comm)
     return any != 0;
 }
 
-/* Keys a resumed run may change: where output goes, how long it runs, its threads. */
-static const char *const resumable_keys[] = {"out", "fed.rounds", "run.threads", "data.dir", NULL};
+/* Keys a resumed run may change: where output goes, how long it runs, its threads, and what
+ * only samples and evaluations read (neither touches the training state or its random
+ * streams). */
+static const char *const resumable_keys[] = {"out",
+                                             "fed.rounds",
+                                             "run.threads",
+                                             "data.dir",
+                                             "eval",
+                                             "diffusion.sampler",
+                                             "diffusion.sample_steps",
+                                             NULL};
 
 /* 0: path holds this run's checkpoint (its state in *st); -1: it cannot be read
  * (fd_last_error). Fatal when it belongs to another configuration or split. */
@@ -121,8 +130,9 @@ static int check_checkpoint(const fd_config *cfg, uint64_t partition, const char
         return -1;
     char diff[FD_CONFIG_STR * 2 + 64];
     if (fd_config_first_difference(&saved, cfg, resumable_keys, diff, sizeof diff)) {
-        fd_set_error("--resume: %s was written by another configuration: %s (only out.*, "
-                     "fed.rounds, run.threads and data.dir may change on resume)",
+        fd_set_error("--resume: %s was written by another configuration: %s (only out.*, eval.*, "
+                     "diffusion.sampler, diffusion.sample_steps, fed.rounds, run.threads and "
+                     "data.dir may change on resume)",
                      path, diff);
         fd_die_on_error();
     }

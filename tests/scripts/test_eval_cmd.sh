@@ -99,6 +99,17 @@ import sys, h5py, numpy as np
 g = h5py.File(sys.argv[1], "r")["eval"]
 assert list(g["round"][()]) == [1, 2] and np.all(np.isfinite(g["fid_cls"][()]))
 PY
+  # Scoring never touches training: the same run without evaluation ends bitwise equal, and a
+  # resume may change what only samples and evaluations read.
+  "$mpiexec" -n 2 "$feddiff" train "${fed[@]}" --set eval.every=0 --set out.dir="$work/fed0" \
+    >/dev/null
+  /usr/bin/python3 "$(dirname "$0")/../fed/compare_checkpoints.py" --exact \
+    "$work/fed/checkpoint-000002.h5" "$work/fed0/checkpoint-000002.h5" ||
+    fail "evaluation during training changed the training"
+  "$mpiexec" -n 2 "$feddiff" train "${fed[@]}" --set fed.rounds=3 --set eval.every=3 \
+    --set diffusion.sampler=ancestral --set diffusion.sample_steps=6 --resume latest \
+    >"$work/fed3.txt" || fail "resume with another sampler and evaluation schedule"
+  grep -q '^eval     3 ' "$work/fed3.txt" || fail "no evaluation after the resume: $(cat "$work/fed3.txt")"
   "$mpiexec" -n 2 "$feddiff" train "${fed[@]}" --set fed.method=udec --set out.dir="$work/fedu" \
     >"$work/fedu.txt" 2>"$work/fedu.err"
   grep -q "eval.every: the clients of method udec keep parts" "$work/fedu.err" ||
