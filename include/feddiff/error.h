@@ -12,6 +12,12 @@
 
 #include <stddef.h>
 
+/* Non-finite losses and updates are caught with isfinite/isnan (a client left out of a round, a
+ * NaN loss stopped); flags that let the compiler assume finite math remove those checks. */
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+#error "feddiff needs IEEE floating point: build without fast or finite-only math options"
+#endif
+
 #if defined(__GNUC__)
 #define FD_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
 #else

@@ -16,7 +16,7 @@ enum { PARALLEL_MIN = 1 << 15 };
 #endif
 
 /* e^a for a <= 0 (or NaN), in a form the compiler vectorises: glibc's expf is not vectorised
- * without -ffast-math (errno), and SiLU runs over every activation of the network. Cephes's
+ * under IEEE semantics (errno), and SiLU runs over every activation of the network. Cephes's
  * expf reduction and polynomial: a = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial,
  * 2^n put into the exponent bits; relative error about 2 ulp. Results below FLT_MIN are
  * returned as 0 (no subnormals); NaN stays NaN. */

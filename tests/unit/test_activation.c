@@ -178,28 +178,27 @@ static void test_silu_backward_accumulates_and_skips_null(void **state)
     free(fresh);
 }
 
+typedef struct {
+    const float *inp, *dout;
+    size_t n;
+} pointwise_ctx;
+
+/* out [2n]: the forward's output, then the backward's input gradient. */
+static void silu_both(void *p, float *out)
+{
+    const pointwise_ctx *c = p;
+    fd_silu_forward(out, c->inp, c->n);
+    fd_silu_backward(out + c->n, c->dout, c->inp, c->n);
+}
+
 static void test_silu_thread_count_independent(void **state)
 {
     (void)state;
     const size_t n = 100003;
-    float *inp = normal(n, 60, 4.0f), *dout = normal(n, 61, 1.0f);
-    float *out1 = zeros(n), *out2 = zeros(n), *d1 = zeros(n), *d2 = zeros(n);
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    fd_silu_forward(out1, inp, n);
-    fd_silu_backward(d1, dout, inp, n);
-    omp_set_num_threads(2);
-    fd_silu_forward(out2, inp, n);
-    fd_silu_backward(d2, dout, inp, n);
-    omp_set_num_threads(saved);
-    assert_memory_equal(out1, out2, n * sizeof *out1);
-    assert_memory_equal(d1, d2, n * sizeof *d1);
-    free(inp);
-    free(dout);
-    free(out1);
-    free(out2);
-    free(d1);
-    free(d2);
+    pointwise_ctx c = {normal(n, 60, 4.0f), normal(n, 61, 1.0f), n};
+    tu_assert_thread_count_independent(silu_both, &c, 2 * n);
+    free((float *)c.inp);
+    free((float *)c.dout);
 }
 
 /* ---- ReLU ------------------------------------------------------------------------------------ */
@@ -265,6 +264,13 @@ static void test_relu_gradcheck(void **state)
     free(dinp);
 }
 
+static void relu_both(void *p, float *out)
+{
+    const pointwise_ctx *c = p;
+    fd_relu_forward(out, c->inp, c->n);
+    fd_relu_backward(out + c->n, c->dout, c->inp, c->n);
+}
+
 static void test_relu_propagates_nan_and_thread_count_independent(void **state)
 {
     (void)state;
@@ -273,24 +279,10 @@ static void test_relu_propagates_nan_and_thread_count_independent(void **state)
     fd_relu_forward(out3, inp3, 3);
     assert_true(out3[0] == 0.0f && isnan(out3[1]) && out3[2] == 2.0f);
     const size_t n = 100003;
-    float *inp = normal(n, 110, 1.0f), *dout = normal(n, 111, 1.0f);
-    float *o1 = zeros(n), *o2 = zeros(n), *d1 = zeros(n), *d2 = zeros(n);
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    fd_relu_forward(o1, inp, n);
-    fd_relu_backward(d1, dout, inp, n);
-    omp_set_num_threads(2);
-    fd_relu_forward(o2, inp, n);
-    fd_relu_backward(d2, dout, inp, n);
-    omp_set_num_threads(saved);
-    assert_memory_equal(o1, o2, n * sizeof *o1);
-    assert_memory_equal(d1, d2, n * sizeof *d1);
-    free(inp);
-    free(dout);
-    free(o1);
-    free(o2);
-    free(d1);
-    free(d2);
+    pointwise_ctx c = {normal(n, 110, 1.0f), normal(n, 111, 1.0f), n};
+    tu_assert_thread_count_independent(relu_both, &c, 2 * n);
+    free((float *)c.inp);
+    free((float *)c.dout);
 }
 
 int main(void)

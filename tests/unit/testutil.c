@@ -1,6 +1,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 
 #include "feddiff/rng.h"
 
@@ -63,4 +65,20 @@ double tu_gradcheck(tu_forward_fn forward, void *ctx, float *out, size_t n_out,
     }
     forward(ctx, out); /* leave `out` as computed at the unperturbed x */
     return saw_nan ? INFINITY : max_diff / max_mag;
+}
+
+void tu_assert_thread_count_independent(tu_run_fn run, void *ctx, size_t n_out)
+{
+    float *one = calloc(n_out, sizeof(float)), *two = calloc(n_out, sizeof(float));
+    assert_non_null(one);
+    assert_non_null(two);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    run(ctx, one);
+    omp_set_num_threads(2);
+    run(ctx, two);
+    omp_set_num_threads(saved);
+    assert_memory_equal(one, two, n_out * sizeof(float));
+    free(one);
+    free(two);
 }

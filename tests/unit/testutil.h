@@ -28,6 +28,12 @@ double tu_gradcheck(tu_forward_fn forward, void *ctx, float *out, size_t n_out,
                     const float *dout, float *x, const float *analytic, size_t n,
                     size_t max_points, float h);
 
+/* Runs `run(ctx, out)` with 1 and then with 2 OpenMP threads (the count restored after) and
+ * asserts that both fill out [n_out] bitwise alike: a kernel's results must not depend on the
+ * threads that computed them. `run` writes every output of the kernels under test into out. */
+typedef void (*tu_run_fn)(void *ctx, float *out);
+void tu_assert_thread_count_independent(tu_run_fn run, void *ctx, size_t n_out);
+
 /* Assert a normalised error is below `tol`, printing the value and a label on failure. */
 #define tu_assert_err_below(err, tol, label)                                               \
     do {                                                                                   \
