@@ -14,7 +14,8 @@
  *                                          moments, flat [count]
  *   /clients/params, /clients/ema          federated runs whose clients keep parts:
  *                     [n_clients][local count], row c = client c's kept range of the arena
- *                     (attributes: offset, count, parts); /clients/adam_m, adam_v
+ *                     (attributes: offset, count, parts); /clients/ema_steps [n_clients]
+ *                     the local steps each client trained; /clients/adam_m, adam_v
  *                     [n_clients][trained count] and /clients/adam_steps [n_clients] when the
  *                     clients keep their optimizer state. Each rank writes its clients' rows.
  */

@@ -21,6 +21,8 @@ typedef struct {
     float *adam_m;    /* [n][moments.count] */
     float *adam_v;    /* [n][moments.count] */
     long *adam_steps; /* [n] AdamW steps in the kept moments */
+    long *ema_steps;  /* [n] local steps the client has trained in all: its own parts' moving
+                         average warms up over these, not over the rounds it sat out */
 } fd_client_states;
 
 /* States for clients ids[0..n) (ascending), from model m's parameters and EMA. */
@@ -33,8 +35,10 @@ int fd_client_states_find(const fd_client_states *s, int id);
 /* Client j's state into m: its local parameters and EMA, and its moments (or zeros when they
  * are not kept, over `trained`). Returns the AdamW steps already in those moments. */
 long fd_client_states_load(const fd_client_states *s, int j, fd_model *m, fd_range trained);
-/* m's local parameters, EMA and moments back into client j, with its AdamW step count. */
-void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long adam_steps);
+/* m's local parameters, EMA and moments back into client j, with its AdamW step count and the
+ * steps just trained (added to ema_steps). */
+void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long adam_steps,
+                            long steps_trained);
 
 /* A client's state as one contiguous message, for training it on another rank: its local
  * parameters, EMA and kept moments (fd_client_states_row_floats values). */

@@ -30,6 +30,7 @@ typedef struct {
     double ema_decay;     /* 0: no EMA update */
     long warmup_steps;    /* linear learning-rate warm-up over the first global steps */
     long adam_steps_done; /* AdamW steps already in the moments (0 after a reset) */
+    long ema_steps_done;  /* steps the moving average has already followed (its warm-up) */
     unsigned train_parts; /* parts the optimizer updates (FD_PARTS_BACKBONE | client part...) */
     unsigned ema_parts;   /* parts whose moving average the trainer keeps (the server keeps the
                              exchanged ones' in federated runs) */
@@ -48,8 +49,9 @@ typedef struct {
 } fd_local_stats;
 
 /* Run cfg->steps steps on `data`, continuing the global step counter *global_step (for the
- * warm-up and the EMA); AdamW's bias correction counts from cfg->adam_steps_done. Stops at the first non-finite loss or gradient
- * norm, leaving the parameters of that step untouched. */
+ * learning-rate warm-up); AdamW's bias correction counts from cfg->adam_steps_done, the EMA's
+ * warm-up from cfg->ema_steps_done. Stops at the first non-finite loss or gradient norm,
+ * leaving the parameters of that step untouched. */
 void fd_local_train(fd_model *m, fd_diffusion *d, const fd_data_view *data,
                     const fd_local_config *cfg, long *global_step, fd_local_stats *stats);
 

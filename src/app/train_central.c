@@ -132,6 +132,7 @@ int fd_train_central(const fd_config *cfg, const char *resume)
         const double t0 = fd_now();
         lc.round = (uint32_t)round;
         lc.adam_steps_done = st.step;
+        lc.ema_steps_done = st.step;
         fd_local_stats stats;
         fd_local_train(m, &diff, &view, &lc, &st.step, &stats);
         if (stats.non_finite)

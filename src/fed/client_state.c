@@ -18,6 +18,7 @@ void fd_client_states_init(fd_client_states *s, const int *ids, int n, fd_range 
     const size_t rows = (size_t)(n > 0 ? n : 1);
     s->ids = fd_malloc(sizeof(int) * rows);
     s->adam_steps = fd_calloc(rows, sizeof(long));
+    s->ema_steps = fd_calloc(rows, sizeof(long));
     s->params = fd_malloc(sizeof(float) * rows * local.count);
     s->ema = fd_malloc(sizeof(float) * rows * local.count);
     s->adam_m = fd_calloc(rows * moments.count, sizeof(float));
@@ -36,6 +37,7 @@ void fd_client_states_free(fd_client_states *s)
 {
     free(s->ids);
     free(s->adam_steps);
+    free(s->ema_steps);
     free(s->params);
     free(s->ema);
     free(s->adam_m);
@@ -76,7 +78,8 @@ long fd_client_states_load(const fd_client_states *s, int j, fd_model *m, fd_ran
     return 0;
 }
 
-void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long adam_steps)
+void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long adam_steps,
+                            long steps_trained)
 {
     FD_ASSERT(j >= 0 && j < s->n);
     const fd_range l = s->local, mo = s->moments;
@@ -89,6 +92,7 @@ void fd_client_states_store(fd_client_states *s, int j, const fd_model *m, long 
         memcpy(row(s->adam_v, j, mo.count), m->params.adam_v + mo.offset, sizeof(float) * mo.count);
     }
     s->adam_steps[j] = adam_steps;
+    s->ema_steps[j] += steps_trained;
 }
 
 size_t fd_client_states_row_floats(const fd_client_states *s)

@@ -150,6 +150,7 @@ static bool train_client(fd_federation *f, fd_client_states *states, int j, cons
     lc.adam_steps_done = adam_done;
     lc.warmup_steps = (long)llround(f->set.warmup * (double)steps * (double)f->set.rounds);
     lc.ema_parts = f->local_parts;
+    lc.ema_steps_done = states->ema_steps[j];
     long global_step = (long)round * steps;
     fd_local_stats ls;
     fd_local_train(m, f->diff, &c->data, &lc, &global_step, &ls);
@@ -165,7 +166,7 @@ static bool train_client(fd_federation *f, fd_client_states *states, int j, cons
         figures[CLIENT_STATUS] = 2;
         return false;
     }
-    fd_client_states_store(states, j, m, adam_done + ls.steps);
+    fd_client_states_store(states, j, m, adam_done + ls.steps, ls.steps);
     fd_aggregator_add(&f->agg, m->params.data, upload, (double)c->data.n);
     figures[CLIENT_STATUS] = 1;
     figures[CLIENT_LOSS] = ls.loss_sum / (double)ls.steps;
@@ -177,12 +178,12 @@ static bool train_client(fd_federation *f, fd_client_states *states, int j, cons
 }
 
 /* Clients trained away from their owner (round_plan.h). The owner sends a header (id, samples,
- * RNG stream, AdamW steps, with labels, images), the samples, the labels and the packed state;
- * the trainer sends back (kept, AdamW steps) and the state. Both sides walk the round's
+ * RNG stream, AdamW steps, with labels, images, EMA steps), the samples, the labels and the
+ * packed state; the trainer sends back (kept, AdamW steps, EMA steps) and the state. Both sides walk the round's
  * clients in the same order, and MPI keeps messages of one source and tag in order, so fixed
  * tags pair them up. */
 enum { TAG_HEADER = 101, TAG_DATA, TAG_LABELS, TAG_STATE, TAG_RETURN, TAG_RETURN_STATE };
-enum { HEADER_LONGS = 6 };
+enum { HEADER_LONGS = 7, RETURN_LONGS = 3 };
 
 typedef struct {
     fd_client_states states; /* the visiting clients' rows, in round order */
@@ -225,6 +226,7 @@ static void send_visitors(fd_federation *f, guests *g, int k)
         h[3] = f->states.adam_steps[j];
         h[4] = c->data.labels != NULL;
         h[5] = c->data.images != NULL;
+        h[6] = f->states.ema_steps[j];
         g->packed[i] = fd_malloc(sizeof(float) * (row ? row : 1));
         fd_client_states_pack(&f->states, j, g->packed[i]);
         const int to = f->exec[i];
@@ -271,6 +273,7 @@ static fd_fed_client *receive_visitor(fd_federation *f, guests *g, int v, int i)
                           MPI_STATUS_IGNORE));
     fd_client_states_unpack(&g->states, v, g->state_buf);
     g->states.adam_steps[v] = h[3];
+    g->states.ema_steps[v] = h[6];
     c->data = (fd_data_view){.n = (int)h[1],
                              .sample_size = size,
                              .images = h[5] ? g->data[v] : NULL,
@@ -285,11 +288,12 @@ static void return_visitor(fd_federation *f, guests *g, int v, int i, bool kept)
     long *h = g->headers + (size_t)i * HEADER_LONGS;
     h[0] = kept;
     h[1] = g->states.adam_steps[v];
+    h[2] = g->states.ema_steps[v];
     g->packed[i] = fd_malloc(sizeof(float) * (fd_client_states_row_floats(&g->states) + 1));
     fd_client_states_pack(&g->states, v, g->packed[i]);
     const int to = f->owner[f->sampled[i]];
     MPI_Request r;
-    FD_CHECK_MPI(MPI_Isend(h, 2, MPI_LONG, to, TAG_RETURN, f->comm, &r));
+    FD_CHECK_MPI(MPI_Isend(h, RETURN_LONGS, MPI_LONG, to, TAG_RETURN, f->comm, &r));
     request(g, r);
     FD_CHECK_MPI(MPI_Isend(g->packed[i], count_of(fd_client_states_row_floats(&g->states), "state"),
                            MPI_FLOAT, to, TAG_RETURN_STATE, f->comm, &r));
@@ -305,13 +309,14 @@ static void collect_visitors(fd_federation *f, int k)
         const int id = f->sampled[i];
         if (f->owner[id] != f->rank || f->exec[i] == f->rank) continue;
         while (f->clients[j].id < id) j++;
-        long h[2];
-        FD_CHECK_MPI(MPI_Recv(h, 2, MPI_LONG, f->exec[i], TAG_RETURN, f->comm, MPI_STATUS_IGNORE));
+        long h[RETURN_LONGS];
+        FD_CHECK_MPI(MPI_Recv(h, RETURN_LONGS, MPI_LONG, f->exec[i], TAG_RETURN, f->comm, MPI_STATUS_IGNORE));
         FD_CHECK_MPI(MPI_Recv(buf, count_of(row, "state"), MPI_FLOAT, f->exec[i], TAG_RETURN_STATE,
                               f->comm, MPI_STATUS_IGNORE));
         if (h[0]) {
             fd_client_states_unpack(&f->states, j, buf);
             f->states.adam_steps[j] = h[1];
+            f->states.ema_steps[j] = h[2];
         }
     }
     free(buf);

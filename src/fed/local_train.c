@@ -75,7 +75,7 @@ void fd_local_train(fd_model *m, fd_diffusion *d, const fd_data_view *data,
             adamw.lr = (float)(cfg->adamw.lr * (double)step / (double)cfg->warmup_steps);
         fd_params_adamw_step(&m->params, cfg->train_parts, &adamw, cfg->adam_steps_done + s + 1);
         if (m->ema && cfg->ema_decay > 0 && cfg->ema_parts)
-            fd_model_ema_update(m, cfg->ema_decay, step, cfg->ema_parts);
+            fd_model_ema_update(m, cfg->ema_decay, cfg->ema_steps_done + s + 1, cfg->ema_parts);
         stats->loss_sum += loss;
         stats->steps++;
         stats->samples += B;

@@ -199,6 +199,9 @@ static void write_client_states(hid_t file, const fd_checkpoint_content *c, hid_
                           "the parts each client keeps (never sent), float32");
         write_client_rows(g, "ema", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients, s->local.count,
                           s->ema, s->ids, s->n, dxpl, comm, "their moving average, float32");
+        write_client_rows(g, "ema_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
+                          s->ema_steps, s->ids, s->n, dxpl, comm,
+                          "local steps each client has trained in all (its average's warm-up)");
     }
     if (s->moments.count) {
         write_client_rows(g, "adam_m", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
@@ -482,7 +485,9 @@ int fd_checkpoint_read_federated(const char *path, fd_server_opt *s, fd_client_s
         rc = read_client_rows(file, path, "clients/params", H5T_NATIVE_FLOAT, sizeof(float),
                               c->local.count, c->ids, c->n, c->params) == 0 &&
                      read_client_rows(file, path, "clients/ema", H5T_NATIVE_FLOAT, sizeof(float),
-                                      c->local.count, c->ids, c->n, c->ema) == 0
+                                      c->local.count, c->ids, c->n, c->ema) == 0 &&
+                     read_client_rows(file, path, "clients/ema_steps", H5T_NATIVE_LONG,
+                                      sizeof(long), 1, c->ids, c->n, c->ema_steps) == 0
                  ? 0
                  : -1;
     if (rc == 0 && c->moments.count)

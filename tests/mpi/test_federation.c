@@ -135,6 +135,7 @@ static void test_fedavg_one_client_is_pooled_training(void)
     for (int r = 0; r < ROUNDS; r++) {
         lc.round = (uint32_t)r;
         lc.adam_steps_done = step;
+        lc.ema_steps_done = step;
         fd_local_stats ls;
         fd_local_train(pooled, &diff, &view, &lc, &step, &ls);
         CHECK(!ls.non_finite && ls.steps == 1, "pooled step %d", r);
@@ -168,6 +169,8 @@ static void test_fedavg_one_client_is_pooled_training(void)
 
 /* Run `rounds` rounds of FedAvg over n clients on the given data and streams; the root's global. */
 static bool lopsided = false; /* run_federation puts every client on the last rank */
+static double per_round = 1.0; /* run_federation's fed.clients_per_round */
+static int local_steps = 3;    /* ... and its local steps */
 
 static float *run_federation(enum fd_fed_method method, int n, float *const *data,
                              const uint32_t *streams, int rounds, fd_round_stats *st_out,
@@ -177,7 +180,8 @@ static float *run_federation(enum fd_fed_method method, int n, float *const *dat
     fd_diffusion diff;
     fd_diffusion_init(&diff, FD_SCHEDULE_LINEAR, 100);
     fd_model *m = new_model();
-    fd_fed_settings set = settings(method, n, 3, rounds);
+    fd_fed_settings set = settings(method, n, local_steps, rounds);
+    set.clients_per_round = per_round;
     fd_fed_client own[MAX_CLIENTS];
     int n_own = own_clients(own, n, data, streams);
     fd_federation f;
@@ -342,6 +346,76 @@ static void test_non_finite_client_is_left_out(void)
     free(poisoned);
 }
 
+/* Rows [n_clients][local count] of every client, summed over the ranks that hold them
+ * (field: states->params or states->ema). */
+static double *gather_rows(const fd_client_states *states, const float *field, int n_clients)
+{
+    const size_t width = states->local.count;
+    double *rows = fd_calloc((size_t)n_clients * width, sizeof(double));
+    for (int j = 0; j < states->n; j++)
+        for (size_t i = 0; i < width; i++)
+            rows[(size_t)states->ids[j] * width + i] = field[(size_t)j * width + i];
+    MPI_Allreduce(MPI_IN_PLACE, rows, (int)((size_t)n_clients * width), MPI_DOUBLE, MPI_SUM,
+                  MPI_COMM_WORLD);
+    return rows;
+}
+
+/* A client's own parts' moving average warms up over the client's own steps: a client that
+ * first trains in a late round averages like one at its first step, not at the round's global
+ * step (which would leave the average at the initial weights for such a client). One step per
+ * round, one of four clients a round: after its single step, ema = d1 init + (1 - d1) params. */
+static void test_own_average_warms_up_over_own_steps(void)
+{
+    enum { N = 4, ROUNDS = 6 };
+    float *list[N];
+    uint32_t streams[N];
+    for (int c = 0; c < N; c++) {
+        list[c] = make_data(60 + (uint32_t)c);
+        streams[c] = (uint32_t)c;
+    }
+    per_round = 1.0 / N;
+    local_steps = 1;
+    fd_client_states states;
+    float *global = run_federation(FD_FED_UDEC, N, list, streams, ROUNDS, NULL, &states);
+    per_round = 1.0;
+    local_steps = 3;
+    int times[N] = {0}, first[N];
+    for (int r = 0; r < ROUNDS; r++) {
+        int sampled[N];
+        const int k = fd_strategy_sample_clients(sampled, N, 1.0 / N, SEED, (uint32_t)r);
+        CHECK(k == 1, "round %d sampled %d clients", r, k);
+        if (!times[sampled[0]]++) first[sampled[0]] = r;
+    }
+    fd_model *m = new_model();
+    const fd_range local = states.local;
+    const float *init = m->params.data + local.offset;
+    const float d1 = fd_ema_decay_at(0.99, 1);
+    int late = 0;
+    for (int j = 0; j < states.n; j++) {
+        const int c = states.ids[j];
+        CHECK(states.ema_steps[j] == times[c], "client %d: %ld EMA steps, trained %d", c,
+              states.ema_steps[j], times[c]);
+        if (times[c] != 1 || first[c] == 0) continue;
+        const float *p = states.params + (size_t)j * local.count,
+                    *e = states.ema + (size_t)j * local.count;
+        double worst = 0;
+        for (size_t i = 0; i < local.count; i++) {
+            double want = (double)d1 * init[i] + (1.0 - (double)d1) * p[i];
+            double err = fabs(e[i] - want) / (fabs(want) + 1e-3);
+            worst = err > worst ? err : worst;
+        }
+        CHECK(worst < 1e-5, "client %d (first trained in round %d): EMA off by %g", c,
+              first[c] + 1, worst);
+        late++;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &late, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    CHECK(late > 0, "no client trained once, in a late round: the check checked nothing");
+    fd_client_states_free(&states);
+    fd_model_free(m);
+    free(global);
+    for (int c = 0; c < N; c++) free(list[c]);
+}
+
 /* Where clients live does not change what they learn: with every client on the last rank, the
  * other ranks train the ones it cannot (their data and state travel), and the global model and
  * every client's own parts come out as with the clients spread round robin. */
@@ -367,26 +441,24 @@ static void test_clients_travel_to_idle_ranks(void)
     CHECK(st.moved == N - share, "lopsided: moved %d, expected %d", st.moved, N - share);
     fd_model *m = new_model();
     if (rank == 0) CHECK(relative_error(a, b, m->params.count) < 1e-6, "the global models differ");
-    /* Every client's own parts, gathered at rank 0 from wherever they are held. */
+    /* Every client's own parts and their moving average, from wherever they are held. */
+    double *rows_a = gather_rows(&spread, spread.params, N),
+           *rows_b = gather_rows(&piled, piled.params, N);
+    double *ema_a = gather_rows(&spread, spread.ema, N), *ema_b = gather_rows(&piled, piled.ema, N);
     const size_t width = spread.local.count;
-    double *rows_a = fd_calloc((size_t)N * width, sizeof(double));
-    double *rows_b = fd_calloc((size_t)N * width, sizeof(double));
-    for (int j = 0; j < spread.n; j++)
-        for (size_t i = 0; i < width; i++)
-            rows_a[(size_t)spread.ids[j] * width + i] = spread.params[(size_t)j * width + i];
-    for (int j = 0; j < piled.n; j++)
-        for (size_t i = 0; i < width; i++)
-            rows_b[(size_t)piled.ids[j] * width + i] = piled.params[(size_t)j * width + i];
-    MPI_Allreduce(MPI_IN_PLACE, rows_a, (int)(N * width), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, rows_b, (int)(N * width), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    double worst = 0;
+    double worst = 0, worst_ema = 0;
     for (size_t i = 0; i < (size_t)N * width; i++) {
         double d = fabs(rows_a[i] - rows_b[i]) / (fabs(rows_a[i]) + 1e-3);
+        double e = fabs(ema_a[i] - ema_b[i]) / (fabs(ema_a[i]) + 1e-3);
         worst = d > worst ? d : worst;
+        worst_ema = e > worst_ema ? e : worst_ema;
     }
     CHECK(worst < 1e-5, "clients' own parts differ by %g", worst);
+    CHECK(worst_ema < 1e-5, "their moving averages differ by %g", worst_ema);
     free(rows_a);
     free(rows_b);
+    free(ema_a);
+    free(ema_b);
     fd_client_states_free(&spread);
     fd_client_states_free(&piled);
     fd_model_free(m);
@@ -408,6 +480,7 @@ int main(int argc, char **argv)
     test_partial_exchange_keeps_local_parts();
     test_non_finite_client_is_left_out();
     test_clients_travel_to_idle_ranks();
+    test_own_average_warms_up_over_own_steps();
     if (rank == 0) printf("federation: all checks passed on %d rank(s)\n", n_ranks);
     MPI_Finalize();
     return 0;
