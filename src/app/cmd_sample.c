@@ -6,23 +6,52 @@
 
 #include "commands.h"
 #include "feddiff/checkpoint.h"
+#include "feddiff/dataset.h"
 #include "feddiff/diffusion.h"
 #include "feddiff/error.h"
 #include "feddiff/image.h"
+#include "feddiff/partition.h"
 #include "feddiff/samples.h"
 #include "feddiff/threads.h"
 #include "feddiff/timer.h"
 #include "options.h"
 #include "run_setup.h"
+#include "train.h"
 
 static const char *usage =
     "usage: feddiff sample --checkpoint FILE [--n N] [--class K] [--client C] [--out PREFIX]\n"
     "                      [--sampler ancestral|ddim] [--steps S] [--seed SEED] [--batch B]\n"
     "  Draws N samples (default 64) with the checkpoint's EMA weights, conditioned on class K\n"
     "  and/or client C when the model has those embeddings (default: classes cycle 0,1,2,...).\n"
-    "  A client's own parts know only the classes of its data (feddiff partition lists them;\n"
-    "  the run's samples.png asks each client for those): choose --class among them.\n"
+    "  A client's own parts (udec, ulatdec, local) know only the classes of its training data:\n"
+    "  without --class such a client is asked for those, in proportion, as in the run's\n"
+    "  samples.png (the partition is rebuilt from the checkpoint's config and data.dir).\n"
     "  Writes PREFIX.h5 and PREFIX.png (default PREFIX: samples next to the checkpoint).";
+
+/* labels [n]: the classes of client `client`'s training data in proportion, from the partition
+ * the checkpoint's config makes of its dataset (as feddiff eval rebuilds it). Returns -1 with
+ * the error set, leaving labels as they were, when the dataset cannot be read. */
+static int client_class_labels(int *labels, int n, const fd_model *m, const fd_config *cfg,
+                               int client)
+{
+    fd_dataset ds;
+    fd_dataset_spec spec = fd_setup_dataset_spec(cfg);
+    if (fd_dataset_open(&ds, &spec, FD_SPLIT_TRAIN) != 0) return -1;
+    fd_partition part;
+    fd_partition_config pc = fd_setup_partition_config(cfg);
+    int rc = fd_partition_build(&part, &pc, ds.labels, ds.count, ds.n_classes);
+    if (rc == 0) {
+        const size_t first = part.train_offset[client],
+                     count = part.train_offset[client + 1] - first;
+        uint8_t *own = fd_malloc(count ? count : 1);
+        for (size_t j = 0; j < count; j++) own[j] = ds.labels[part.train_index[first + j]];
+        if (count > 0) fd_client_grid_labels(labels, n, m, own, (int)count);
+        free(own);
+        fd_partition_free(&part);
+    }
+    fd_dataset_close(&ds);
+    return rc;
+}
 
 int fd_cmd_sample(int argc, char **argv)
 {
@@ -103,6 +132,10 @@ int fd_cmd_sample(int argc, char **argv)
         if (labels) labels[i] = cls >= 0 ? (int)cls : (int)(i % n_classes);
         if (clients) clients[i] = (int)client;
     }
+    if (personal && labels && cls < 0 &&
+        client_class_labels(labels, (int)n, m, &cfg, (int)client) != 0)
+        fd_warn("%s: the classes cycle 0, 1, 2, ... instead (--class K asks for one)",
+                fd_last_error());
     double t0 = fd_now();
     for (long first = 0; first < n; first += batch) {
         int B = (int)(n - first < batch ? n - first : batch);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # feddiff sample and feddiff info on the files `feddiff train` writes: samples of the requested
-# shape and class, per-client samples of a personalised (udec) checkpoint, and one-line errors
-# for a missing client, a bad class and a corrupt checkpoint.
+# shape and class, per-client samples of a personalised (udec) checkpoint (asked for the
+# client's own classes), and one-line errors for a missing client, a bad class and a corrupt
+# checkpoint.
 #   test_sample_info.sh FEDDIFF MPIEXEC TINY_INI
 set -euo pipefail
 feddiff=$1 mpiexec=$2 tiny=$3
@@ -34,6 +35,17 @@ PY
   --out "$work/s7" >"$work/s.log" 2>&1 || { cat "$work/s.log"; fail "sample"; }
 "$feddiff" sample --checkpoint "$work/u/checkpoint-000001.h5" --n 3 --client 5 --steps 4 \
   --out "$work/u5" >>"$work/s.log" 2>&1 || { cat "$work/s.log"; fail "sample --client"; }
+# Without --class, a client of the skewed run is asked for the classes of its own data.
+"$feddiff" sample --checkpoint "$work/skew/checkpoint-000001.h5" --n 10 --client 3 --steps 2 \
+  --out "$work/k3" >>"$work/s.log" 2>&1 || { cat "$work/s.log"; fail "sample --client (skewed)"; }
+/usr/bin/python3 - "$work/k3.h5" "$work/skew/partition.h5" <<'PY' || fail "sample --client classes"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as s, h5py.File(sys.argv[2], "r") as p:
+    labels, h = s["labels"][()], p["partition/train_hist"][()][3]
+    got = np.bincount(labels, minlength=len(h))
+    assert (h == 0).any(), h  # the check needs a class the client lacks
+    assert np.all(got[h == 0] == 0) and np.all(got >= np.floor(h * 10 / h.sum())), (h, labels)
+PY
 [ -s "$work/s7.png" ] && [ -s "$work/u5.png" ] || fail "no PNG grid"
 /usr/bin/python3 - "$work/s7.h5" "$work/u5.h5" <<'PY' || fail "sample files"
 import sys, h5py, numpy as np
