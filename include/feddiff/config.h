@@ -2,9 +2,9 @@
  *
  * Every key lives in one table (src/io/config.c) with its type, default, allowed values and a
  * one-line description; parsing, validation, the INI dump stored in every output file and the
- * reference docs/config.md (`feddiff config --doc`) all come from that table. An unknown key
- * or a bad value is a one-line error naming the file, line and key (and the closest valid
- * key). */
+ * key reference (`feddiff config --doc`, which the build writes to build/docs/config-keys.md)
+ * all come from that table. An unknown key or a bad value is a one-line error naming the file,
+ * line and key (and the closest valid key). */
 #ifndef FEDDIFF_CONFIG_H
 #define FEDDIFF_CONFIG_H
 

@@ -27,7 +27,7 @@ typedef struct {
 #define NO_COUNT 0
 #define ANY      NULL
 
-/* The one table of keys. Order is the order of fd_config_write and of docs/config.md. */
+/* The one table of keys. Order is the order of fd_config_write and of `feddiff config --doc`. */
 static const key_spec keys[] = {
     {"data", "name", T_STRING, FIELD(data.name), NO_COUNT, "builtin:glyphs",
      "mnist|fashion-mnist|builtin:glyphs|builtin:gmm", 0, 0,
