@@ -10,6 +10,7 @@
 #ifndef FEDDIFF_ERROR_H
 #define FEDDIFF_ERROR_H
 
+#include <mpi.h>
 #include <stddef.h>
 
 /* Non-finite losses and updates are caught with isfinite/isnan (a client left out of a round, a
@@ -63,8 +64,14 @@ char *fd_strdup_at(const char *s, const char *file, int line);
 void fd_set_error(const char *fmt, ...) FD_PRINTF(1, 2);
 const char *fd_last_error(void);
 void fd_clear_error(void);
+/* Why a write failed, for a message: the text of errno when it names a file-system condition
+ * (no space, quota, I/O error, read-only file system, file too large), else a guess. */
+const char *fd_write_failure_reason(int err);
 /* Print the last error as "feddiff: error: <message>" and stop, as FD_FATAL does. */
 _Noreturn void fd_die_on_error(void);
+/* The same for an error that every rank of comm has met alike (a collective write that all
+ * ranks agree failed): printed once, by rank 0 of comm. Collective. */
+_Noreturn void fd_die_on_shared_error(MPI_Comm comm);
 
 /* Warnings go to stderr as one line "feddiff: warning: <message>". */
 void fd_warn(const char *fmt, ...) FD_PRINTF(1, 2);

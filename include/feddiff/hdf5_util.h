@@ -21,11 +21,25 @@ hid_t fd_h5_create_serial(const char *path);
 hid_t fd_h5_open_read(const char *path);
 /* Open an existing file for reading and writing, serially. -1 with a message naming the file. */
 hid_t fd_h5_open_rw(const char *path);
+/* Writing a new file may fail half-way (disk full, quota, I/O error). That is not fatal: each
+ * raw-data write and the final close note a failure here and the writer goes on (a collective
+ * writer keeps making the calls the other ranks make); whoever commits the file then reports
+ * the failure and removes the incomplete file, so that nothing written before is touched. */
+typedef struct {
+    int failed;      /* writes (or closes) that failed */
+    int first_errno; /* errno right after the first failure; 0 if none was set */
+} fd_h5_writes;
+/* H5Dwrite, noting a failure in *w; 0 or -1. */
+int fd_h5_write(fd_h5_writes *w, hid_t dset, hid_t mem_type, hid_t mem_space, hid_t file_space,
+                hid_t dxpl, const void *data);
+/* fd_h5_close_file, noting a failure in *w. */
+void fd_h5_close_noting(fd_h5_writes *w, hid_t file);
+
 /* A file written whole by one process: fd_h5_create_tmp creates PATH.tmp (-1 with a message),
- * fd_h5_commit closes it and renames it to PATH, so that a failed write leaves no partial file
- * (0, or -1 with a message; the temporary is removed). */
+ * fd_h5_commit closes it and renames it to PATH unless a write failed (0), else removes the
+ * temporary and leaves PATH as it was (-1 with a message naming PATH and the reason). */
 hid_t fd_h5_create_tmp(const char *path);
-int fd_h5_commit(hid_t file, const char *path);
+int fd_h5_commit(hid_t file, const char *path, fd_h5_writes *w);
 /* Close a file and everything still open in it; 0, or -1 if flushing failed. */
 int fd_h5_close_file(hid_t file);
 /* A transfer property list for collective MPI-IO (close with H5Pclose). */
@@ -40,8 +54,8 @@ void fd_h5_attr_double(hid_t obj, const char *name, double value);
  * full INI text). */
 void fd_h5_write_header(hid_t file, const char *format, const fd_config *cfg);
 /* A whole dataset of the given shape written by one process (serial files, or a file only one
- * rank has open), with its "meaning" attribute. Failures are fatal. */
-void fd_h5_write_dataset(hid_t loc, const char *name, hid_t mem_type, int ndim,
+ * rank has open), with its "meaning" attribute; a failed write is noted in *w. */
+void fd_h5_write_dataset(fd_h5_writes *w, hid_t loc, const char *name, hid_t mem_type, int ndim,
                          const hsize_t *dims, const void *data, const char *meaning);
 
 /* Read attributes: 0, or -1 when absent or of the wrong type. */

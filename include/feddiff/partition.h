@@ -98,10 +98,12 @@ void fd_partition_print(const fd_partition *p, FILE *out, const char *dataset, i
  * train_index, test_offset, test_index, train_hist, test_hist, unseen, each with a
  * "description" attribute, and the settings as attributes of the group. Serial calls: use a
  * file that one rank opened alone (every rank holds the same partition, so rank 0 writes it).
- * HDF5 failures are fatal (FD_CHECK_H5). */
-void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset);
+ * 0, or -1 with errno set when writing the data failed (disk full); other HDF5 failures are
+ * fatal (FD_CHECK_H5). */
+int fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset);
 /* Create (or replace) the HDF5 file `path` holding group "partition": written to path.tmp and
- * renamed. -1 with an error when the file cannot be created. */
+ * renamed. -1 with an error when the file cannot be created or written (the old file is then
+ * untouched and no temporary is left). */
 int fd_partition_save(const fd_partition *p, const char *path, const char *dataset);
 
 #endif

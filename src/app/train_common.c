@@ -29,9 +29,10 @@ void fd_train_checkpoint_path(char *buf, size_t size, const fd_config *cfg, long
     snprintf(buf, size, "%s/checkpoint-%06ld.h5", cfg->out.dir, round);
 }
 
-/* The rounds of the checkpoints in dir (checkpoint-<round>.h5; not the .tmp of a write that
- * did not finish), newest first. Returns how many; *rounds is malloc'd. */
-static int list_checkpoints(const char *dir, long **rounds)
+/* The rounds of the checkpoints in dir, newest first: of the complete ones
+ * (checkpoint-<round>.h5), or with `incomplete` of the temporaries of writes that did not
+ * finish (checkpoint-<round>.h5.tmp). Returns how many; *rounds is malloc'd. */
+static int list_checkpoints(const char *dir, bool incomplete, long **rounds)
 {
     *rounds = NULL;
     DIR *d = opendir(dir);
@@ -41,7 +42,11 @@ static int list_checkpoints(const char *dir, long **rounds)
     while ((e = readdir(d))) {
         long round;
         char tail[8];
-        if (sscanf(e->d_name, "checkpoint-%ld.h%1[5]%c", &round, tail, tail + 1) != 2) continue;
+        /* Two conversions exactly: the name ends right after the suffix. */
+        const int matched =
+            incomplete ? sscanf(e->d_name, "checkpoint-%ld.h5.tm%1[p]%c", &round, tail, tail + 1)
+                       : sscanf(e->d_name, "checkpoint-%ld.h%1[5]%c", &round, tail, tail + 1);
+        if (matched != 2) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             *rounds = fd_realloc(*rounds, sizeof(long) * (size_t)cap);
@@ -62,11 +67,24 @@ void fd_train_prune_checkpoints(const fd_config *cfg)
 {
     if (!fd_app_is_root()) return;
     long *rounds;
-    const int n = list_checkpoints(cfg->out.dir, &rounds);
+    int n = list_checkpoints(cfg->out.dir, false, &rounds);
     for (int i = cfg->out.keep; i < n; i++) {
         char path[4200];
         fd_train_checkpoint_path(path, sizeof path, cfg, rounds[i]);
         if (remove(path) != 0) fd_warn("%s: cannot delete an old checkpoint", path);
+    }
+    free(rounds);
+    /* This run's write has just completed, so a temporary still there is the remains of a run
+     * that was killed while writing: as large as a checkpoint, and of no use. */
+    n = list_checkpoints(cfg->out.dir, true, &rounds);
+    for (int i = 0; i < n; i++) {
+        char path[4200], tmp[4210];
+        fd_train_checkpoint_path(path, sizeof path, cfg, rounds[i]);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if (remove(tmp) == 0)
+            printf("removed %s, an incomplete checkpoint of an interrupted run\n", tmp);
+        else
+            fd_warn("%s: cannot delete an incomplete checkpoint", tmp);
     }
     free(rounds);
 }
@@ -169,7 +187,7 @@ void fd_train_resume(const fd_config *cfg, const char *resume, uint64_t partitio
     }
     /* The root's listing decides, so that every rank walks the same candidates. */
     long *rounds = NULL;
-    int n = fd_app_is_root() ? list_checkpoints(cfg->out.dir, &rounds) : 0;
+    int n = fd_app_is_root() ? list_checkpoints(cfg->out.dir, false, &rounds) : 0;
     FD_CHECK_MPI(MPI_Bcast(&n, 1, MPI_INT, 0, comm));
     if (!fd_app_is_root()) rounds = fd_malloc(sizeof(long) * (size_t)(n > 0 ? n : 1));
     if (n > 0) FD_CHECK_MPI(MPI_Bcast(rounds, n, MPI_LONG, 0, comm));

@@ -177,7 +177,7 @@ static void save_checkpoint(const fd_config *cfg, const fd_federation *f, int n_
                                .n_clients = n_seen,
                                .clients = &f->states,
                                .partition = partition};
-    if (fd_checkpoint_write(path, f->comm, cfg, &c, st) != 0) fd_die_on_error();
+    if (fd_checkpoint_write(path, f->comm, cfg, &c, st) != 0) fd_die_on_shared_error(f->comm);
     fd_train_prune_checkpoints(cfg);
 }
 

@@ -1,5 +1,6 @@
 #include "feddiff/error.h"
 
+#include <errno.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,9 +130,32 @@ const char *fd_last_error(void) { return last_error[0] ? last_error : "unknown e
 
 void fd_clear_error(void) { last_error[0] = '\0'; }
 
+const char *fd_write_failure_reason(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EROFS:
+    case EFBIG:
+        return strerror(err);
+    default:
+        return "disk full or I/O error?";
+    }
+}
+
 void fd_die_on_error(void)
 {
     fatal_fmt(NULL, 0, "%s", fd_last_error());
+    stop();
+}
+
+void fd_die_on_shared_error(MPI_Comm comm)
+{
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) fatal_fmt(NULL, 0, "%s", fd_last_error());
+    MPI_Barrier(comm); /* the line is out before any rank's abort can cut it off */
     stop();
 }
 

@@ -661,8 +661,11 @@ static void attr_double(hid_t obj, const char *name, double value)
     attr_scalar(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
-static void write_array(hid_t group, const char *name, int rank, const hsize_t *dims,
-                        hid_t file_type, hid_t mem_type, const void *data, const char *description)
+/* A whole dataset with its description; a failed write (disk full) is noted in *first_errno
+ * (errno right after the first failure, -1 if none was set) instead of stopping. */
+static void write_array(int *first_errno, hid_t group, const char *name, int rank,
+                        const hsize_t *dims, hid_t file_type, hid_t mem_type, const void *data,
+                        const char *description)
 {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     FD_CHECK_H5(space);
@@ -670,14 +673,18 @@ static void write_array(hid_t group, const char *name, int rank, const hsize_t *
     FD_CHECK_H5(set);
     hsize_t elements = 1;
     for (int d = 0; d < rank; d++) elements *= dims[d];
-    if (elements > 0) FD_CHECK_H5(H5Dwrite(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    errno = 0;
+    if (elements > 0 && H5Dwrite(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 &&
+        *first_errno == 0)
+        *first_errno = errno ? errno : -1;
     attr_string(set, "description", description);
     FD_CHECK_H5(H5Dclose(set));
     FD_CHECK_H5(H5Sclose(space));
 }
 
-void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset)
+int fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, const char *dataset)
 {
+    int first_errno = 0;
     const fd_partition_config *cfg = &p->config;
     const size_t K = (size_t)p->n_clients, L = (size_t)p->n_classes;
     hid_t group = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -700,28 +707,33 @@ void fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, c
 
     hsize_t clients = K, offsets = K + 1, n_train = p->train_offset[K], n_test = p->test_offset[K];
     hsize_t hist[2] = {K, L};
-    write_array(group, "train_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64,
+    write_array(&first_errno, group, "train_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64,
                 p->train_offset,
                 "[n_clients + 1] client c's train samples are train_index[train_offset[c]:"
                 "train_offset[c+1]]");
-    write_array(group, "train_index", 1, &n_train, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->train_index,
-                "[n_train] dataset indices of the train samples, client by client");
-    write_array(group, "test_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64, p->test_offset,
+    write_array(&first_errno, group, "train_index", 1, &n_train, H5T_STD_U32LE, H5T_NATIVE_UINT32,
+                p->train_index, "[n_train] dataset indices of the train samples, client by client");
+    write_array(&first_errno, group, "test_offset", 1, &offsets, H5T_STD_U64LE, H5T_NATIVE_UINT64,
+                p->test_offset,
                 "[n_clients + 1] client c's test samples are test_index[test_offset[c]:"
                 "test_offset[c+1]]");
-    write_array(group, "test_index", 1, &n_test, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->test_index,
+    write_array(&first_errno, group, "test_index", 1, &n_test, H5T_STD_U32LE, H5T_NATIVE_UINT32,
+                p->test_index,
                 "[n_test] dataset indices of the held-out test samples, client by client");
-    write_array(group, "train_hist", 2, hist, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->train_hist,
-                "[n_clients, n_classes] train samples per client and class");
-    write_array(group, "test_hist", 2, hist, H5T_STD_U32LE, H5T_NATIVE_UINT32, p->test_hist,
-                "[n_clients, n_classes] test samples per client and class");
+    write_array(&first_errno, group, "train_hist", 2, hist, H5T_STD_U32LE, H5T_NATIVE_UINT32,
+                p->train_hist, "[n_clients, n_classes] train samples per client and class");
+    write_array(&first_errno, group, "test_hist", 2, hist, H5T_STD_U32LE, H5T_NATIVE_UINT32,
+                p->test_hist, "[n_clients, n_classes] test samples per client and class");
     uint8_t *unseen = fd_malloc(K);
     for (size_t k = 0; k < K; k++) unseen[k] = (uint8_t)fd_partition_is_unseen(p, (int)k);
-    write_array(group, "unseen", 1, &clients, H5T_STD_U8LE, H5T_NATIVE_UINT8, unseen,
+    write_array(&first_errno, group, "unseen", 1, &clients, H5T_STD_U8LE, H5T_NATIVE_UINT8, unseen,
                 "[n_clients] 1 for an unseen client (held out of training; its train part is "
                 "for adaptation, its test part for evaluation), else 0");
     free(unseen);
     FD_CHECK_H5(H5Gclose(group));
+    if (first_errno == 0) return 0;
+    errno = first_errno > 0 ? first_errno : 0;
+    return -1;
 }
 
 int fd_partition_save(const fd_partition *p, const char *path, const char *dataset)
@@ -734,20 +746,32 @@ int fd_partition_save(const fd_partition *p, const char *path, const char *datas
     void *handler_data;
     FD_CHECK_H5(H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data));
     FD_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+    errno = 0;
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     FD_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, handler, handler_data));
     if (file < 0) {
-        fd_set_error("%s: cannot create the HDF5 file (does its folder exist and is it "
-                     "writable?)",
-                     tmp);
+        if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)
+            fd_set_error("%s: cannot create the HDF5 file: %s", tmp, strerror(errno));
+        else
+            fd_set_error("%s: cannot create the HDF5 file (%s)", tmp,
+                         fd_write_failure_reason(errno));
+        remove(tmp); /* an empty file if the disk is full */
         free(tmp);
         return -1;
     }
     attr_string(file, "feddiff_version", FEDDIFF_VERSION);
-    fd_partition_write_h5(p, file, "partition", dataset);
-    FD_CHECK_H5(H5Fclose(file));
-    int rc = 0;
-    if (rename(tmp, path) != 0) {
+    int rc = fd_partition_write_h5(p, file, "partition", dataset);
+    int err = rc ? errno : 0;
+    errno = 0;
+    if (H5Fclose(file) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc != 0) {
+        fd_set_error("%s: writing failed (%s); the incomplete file is removed, %s is untouched",
+                     tmp, fd_write_failure_reason(err), path);
+        remove(tmp);
+    } else if (rename(tmp, path) != 0) {
         fd_set_error("%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
         remove(tmp);
         rc = -1;

@@ -16,16 +16,26 @@ static int read_client_rows(hid_t file, const char *path, const char *name, hid_
                             size_t elem_size, size_t width, const int *rows, int n, void *out);
 static const char *const FORMAT_NAME = "feddiff-checkpoint";
 
+/* How this rank writes a checkpoint: collectively, noting a failed write (disk full) and going
+ * on with the same collective calls as the other ranks; fd_checkpoint_write then removes the
+ * incomplete file. */
+typedef struct {
+    int rank;
+    MPI_Comm comm;
+    hid_t dxpl; /* collective transfer */
+    fd_h5_writes writes;
+} writer;
+
 /* One float32 dataset of the given shape; rank 0 writes `data`, the others take part only. */
-static void write_array(hid_t group, const char *name, int ndim, const hsize_t *dims,
-                        const float *data, int rank, hid_t dxpl)
+static void write_array(writer *w, hid_t group, const char *name, int ndim, const hsize_t *dims,
+                        const float *data)
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate_simple(ndim, dims, NULL));
     FD_CHECK_H5(dset = H5Dcreate2(group, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT,
                                   H5P_DEFAULT));
-    if (rank != 0) FD_CHECK_H5(H5Sselect_none(space));
-    FD_CHECK_H5(H5Dwrite(dset, H5T_NATIVE_FLOAT, space, space, dxpl, data));
+    if (w->rank != 0) FD_CHECK_H5(H5Sselect_none(space));
+    fd_h5_write(&w->writes, dset, H5T_NATIVE_FLOAT, space, space, w->dxpl, data);
     FD_CHECK_H5(H5Dclose(dset));
     FD_CHECK_H5(H5Sclose(space));
 }
@@ -111,8 +121,8 @@ static int read_model_description(hid_t file, const char *path, fd_model_config 
     return 0;
 }
 
-static void write_tensors(hid_t file, const char *group_name, const fd_params *p,
-                          const float *buffer, int rank, hid_t dxpl, const fd_model_config *mc)
+static void write_tensors(writer *w, hid_t file, const char *group_name, const fd_params *p,
+                          const float *buffer, const fd_model_config *mc)
 {
     hid_t group;
     FD_CHECK_H5(group = H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -121,7 +131,7 @@ static void write_tensors(hid_t file, const char *group_name, const fd_params *p
         const fd_tensor *t = &p->tensors[id];
         hsize_t dims[FD_TENSOR_MAX_DIMS];
         for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        write_array(group, t->name, t->ndim, dims, buffer + t->offset, rank, dxpl);
+        write_array(w, group, t->name, t->ndim, dims, buffer + t->offset);
     }
     FD_CHECK_H5(H5Gclose(group));
 }
@@ -140,9 +150,9 @@ fd_checkpoint_content fd_checkpoint_of_model(const fd_model *m)
 /* A per-client dataset [n_clients][width]: each rank writes its clients' rows (rows[j] = the
  * client id of buffer row j, ascending), in batches of at most ~1 GiB per rank and call, the
  * same number of collective calls on every rank. */
-static void write_client_rows(hid_t group, const char *name, hid_t type, size_t elem_size,
-                              int n_clients, size_t width, const void *buffer, const int *rows,
-                              int n_rows, hid_t dxpl, MPI_Comm comm, const char *meaning)
+static void write_client_rows(writer *w, hid_t group, const char *name, hid_t type,
+                              size_t elem_size, int n_clients, size_t width, const void *buffer,
+                              const int *rows, int n_rows, const char *meaning)
 {
     hsize_t dims[2] = {(hsize_t)n_clients, (hsize_t)width};
     const int ndim = width == 1 ? 1 : 2;
@@ -154,7 +164,7 @@ static void write_client_rows(hid_t group, const char *name, hid_t type, size_t 
     const size_t row_bytes = width * elem_size;
     const int per_call = (int)(row_bytes >= ((size_t)1 << 30) ? 1 : ((size_t)1 << 30) / row_bytes);
     int calls = (n_rows + per_call - 1) / per_call, max_calls = 0;
-    FD_CHECK_MPI(MPI_Allreduce(&calls, &max_calls, 1, MPI_INT, MPI_MAX, comm));
+    FD_CHECK_MPI(MPI_Allreduce(&calls, &max_calls, 1, MPI_INT, MPI_MAX, w->comm));
     for (int call = 0; call < max_calls; call++) {
         const int first = call * per_call;
         const int n = first >= n_rows ? 0 : (n_rows - first < per_call ? n_rows - first : per_call);
@@ -171,16 +181,15 @@ static void write_client_rows(hid_t group, const char *name, hid_t type, size_t 
             FD_CHECK_H5(H5Sselect_hyperslab(file_space, H5S_SELECT_OR, start, NULL, count, NULL));
             j = end;
         }
-        FD_CHECK_H5(H5Dwrite(dset, type, mem_space, file_space, dxpl,
-                             (const char *)buffer + (size_t)first * row_bytes));
+        fd_h5_write(&w->writes, dset, type, mem_space, file_space, w->dxpl,
+                    (const char *)buffer + (size_t)first * row_bytes);
         FD_CHECK_H5(H5Sclose(mem_space));
     }
     FD_CHECK_H5(H5Dclose(dset));
     FD_CHECK_H5(H5Sclose(file_space));
 }
 
-static void write_client_states(hid_t file, const fd_checkpoint_content *c, hid_t dxpl,
-                                MPI_Comm comm)
+static void write_client_states(writer *w, hid_t file, const fd_checkpoint_content *c)
 {
     const fd_client_states *s = c->clients;
     hid_t g;
@@ -194,24 +203,24 @@ static void write_client_states(hid_t file, const fd_checkpoint_content *c, hid_
                       "row c: client c's own state; the columns are the arena range "
                       "[local_offset, local_offset + local_count) of /model in arena order");
     if (s->local.count) {
-        write_client_rows(g, "params", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
-                          s->local.count, s->params, s->ids, s->n, dxpl, comm,
+        write_client_rows(w, g, "params", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->local.count, s->params, s->ids, s->n,
                           "the parts each client keeps (never sent), float32");
-        write_client_rows(g, "ema", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients, s->local.count,
-                          s->ema, s->ids, s->n, dxpl, comm, "their moving average, float32");
-        write_client_rows(g, "ema_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
-                          s->ema_steps, s->ids, s->n, dxpl, comm,
+        write_client_rows(w, g, "ema", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->local.count, s->ema, s->ids, s->n, "their moving average, float32");
+        write_client_rows(w, g, "ema_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
+                          s->ema_steps, s->ids, s->n,
                           "local steps each client has trained in all (its average's warm-up)");
     }
     if (s->moments.count) {
-        write_client_rows(g, "adam_m", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
-                          s->moments.count, s->adam_m, s->ids, s->n, dxpl, comm,
+        write_client_rows(w, g, "adam_m", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->moments.count, s->adam_m, s->ids, s->n,
                           "AdamW first moments over [moments_offset, +moments_count)");
-        write_client_rows(g, "adam_v", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
-                          s->moments.count, s->adam_v, s->ids, s->n, dxpl, comm,
+        write_client_rows(w, g, "adam_v", H5T_NATIVE_FLOAT, sizeof(float), c->n_clients,
+                          s->moments.count, s->adam_v, s->ids, s->n,
                           "AdamW second moments over [moments_offset, +moments_count)");
-        write_client_rows(g, "adam_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
-                          s->adam_steps, s->ids, s->n, dxpl, comm,
+        write_client_rows(w, g, "adam_steps", H5T_NATIVE_LONG, sizeof(long), c->n_clients, 1,
+                          s->adam_steps, s->ids, s->n,
                           "AdamW steps in each client's moments (bias correction)");
     }
     FD_CHECK_H5(H5Gclose(g));
@@ -233,7 +242,7 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
         if (created) fd_set_error("%s: another rank could not create it", tmp);
         return -1;
     }
-    hid_t dxpl = fd_h5_collective_dxpl();
+    writer w = {.rank = rank, .comm = comm, .dxpl = fd_h5_collective_dxpl()};
     char *config_text = fd_config_to_string(cfg);
     fd_h5_attr_string(file, "format", FORMAT_NAME);
     fd_h5_attr_long(file, "format_version", CHECKPOINT_FORMAT_VERSION);
@@ -248,33 +257,36 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
     free(config_text);
 
     const fd_params *p = &c->model->params;
-    write_tensors(file, "model", p, c->params, rank, dxpl, &c->model->cfg);
-    write_tensors(file, "ema", p, c->ema, rank, dxpl, NULL);
+    write_tensors(&w, file, "model", p, c->params, &c->model->cfg);
+    write_tensors(&w, file, "ema", p, c->ema, NULL);
     hsize_t count = (hsize_t)p->count;
     if (c->adam_m) {
         hid_t opt;
         FD_CHECK_H5(opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-        write_array(opt, "adam_m", 1, &count, c->adam_m, rank, dxpl);
-        write_array(opt, "adam_v", 1, &count, c->adam_v, rank, dxpl);
+        write_array(&w, opt, "adam_m", 1, &count, c->adam_m);
+        write_array(&w, opt, "adam_v", 1, &count, c->adam_v);
         FD_CHECK_H5(H5Gclose(opt));
     }
     if (c->server_m) {
         hid_t server;
         FD_CHECK_H5(server = H5Gcreate2(file, "server", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-        write_array(server, "m", 1, &count, c->server_m, rank, dxpl);
-        write_array(server, "v", 1, &count, c->server_v, rank, dxpl);
+        write_array(&w, server, "m", 1, &count, c->server_m);
+        write_array(&w, server, "v", 1, &count, c->server_v);
         FD_CHECK_H5(H5Gclose(server));
     }
-    if (c->clients) write_client_states(file, c, dxpl, comm);
-    FD_CHECK_H5(H5Pclose(dxpl));
+    if (c->clients) write_client_states(&w, file, c);
+    FD_CHECK_H5(H5Pclose(w.dxpl));
+    fd_h5_close_noting(&w.writes, file);
 
-    int ok = fd_h5_close_file(file) == 0;
     /* Every rank must know the file is complete before rank 0 renames it into place. */
-    int all_ok = 0;
-    FD_CHECK_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
-    if (!all_ok) {
+    fd_h5_writes all;
+    FD_CHECK_MPI(MPI_Allreduce(&w.writes.failed, &all.failed, 1, MPI_INT, MPI_MAX, comm));
+    FD_CHECK_MPI(MPI_Allreduce(&w.writes.first_errno, &all.first_errno, 1, MPI_INT, MPI_MAX, comm));
+    if (all.failed) {
         if (rank == 0) remove(tmp);
-        fd_set_error("%s: writing the checkpoint failed (disk full?)", tmp);
+        fd_set_error("%s: writing the checkpoint failed (%s); the incomplete file is removed, "
+                     "earlier checkpoints are untouched",
+                     path, fd_write_failure_reason(all.first_errno));
         return -1;
     }
     int renamed = 1;

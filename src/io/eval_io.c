@@ -57,6 +57,7 @@ int fd_classifier_save(const char *path, fd_classifier *c, const fd_classifier_i
 {
     hid_t file = fd_h5_create_tmp(path);
     if (file < 0) return -1;
+    fd_h5_writes writes = {0};
     const fd_classifier_config *cc = fd_classifier_config_of(c);
     fd_h5_write_header(file, CLASSIFIER_FORMAT, cfg);
     fd_h5_attr_long(file, "format_version", CLASSIFIER_FORMAT_VERSION);
@@ -91,11 +92,11 @@ int fd_classifier_save(const char *path, fd_classifier *c, const fd_classifier_i
         const fd_tensor *t = &p->tensors[id];
         hsize_t dims[FD_TENSOR_MAX_DIMS];
         for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        fd_h5_write_dataset(group, t->name, H5T_NATIVE_FLOAT, t->ndim, dims, p->data + t->offset,
-                            tensor_meaning(t->name));
+        fd_h5_write_dataset(&writes, group, t->name, H5T_NATIVE_FLOAT, t->ndim, dims,
+                            p->data + t->offset, tensor_meaning(t->name));
     }
     FD_CHECK_H5(H5Gclose(group));
-    return fd_h5_commit(file, path);
+    return fd_h5_commit(file, path, &writes);
 }
 
 fd_classifier *fd_classifier_load(const char *path, fd_classifier_info *info)
@@ -202,13 +203,13 @@ static double score_value(const fd_eval_scores *s, const score_field *f)
     return f->is_count ? (double)*(const size_t *)p : *(const double *)p;
 }
 
-static void write_scalar(hid_t loc, const char *name, hid_t type, const void *value,
-                         const char *meaning)
+static void write_scalar(fd_h5_writes *w, hid_t loc, const char *name, hid_t type,
+                         const void *value, const char *meaning)
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate(H5S_SCALAR));
     FD_CHECK_H5(dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    FD_CHECK_H5(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, value));
+    fd_h5_write(w, dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, value);
     fd_h5_attr_string(dset, "meaning", meaning);
     FD_CHECK_H5(H5Dclose(dset));
     FD_CHECK_H5(H5Sclose(space));
@@ -216,7 +217,7 @@ static void write_scalar(hid_t loc, const char *name, hid_t type, const void *va
 
 /* Per-class arrays of n rows of scores: class_fid, class_n_gen, class_n_ref [n][K] (or [K] when
  * n is 0: one set of scores, no row dimension). */
-static void write_class_scores(hid_t loc, const fd_eval_scores *s, int n, int K)
+static void write_class_scores(fd_h5_writes *w, hid_t loc, const fd_eval_scores *s, int n, int K)
 {
     const int rows = n > 0 ? n : 1;
     double *fid = fd_malloc(sizeof(double) * (size_t)rows * (size_t)K);
@@ -231,13 +232,13 @@ static void write_class_scores(hid_t loc, const fd_eval_scores *s, int n, int K)
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)K};
     const int ndim = n > 0 ? 2 : 1;
     const hsize_t *d = n > 0 ? dims : dims + 1;
-    fd_h5_write_dataset(loc, "class_fid", H5T_NATIVE_DOUBLE, ndim, d, fid,
+    fd_h5_write_dataset(w, loc, "class_fid", H5T_NATIVE_DOUBLE, ndim, d, fid,
                         "per class k: FID of the samples of class k (drawn for it, else labelled "
                         "k by the classifier) against the reference images of class k; NaN "
                         "where either side has fewer than 2");
-    fd_h5_write_dataset(loc, "class_n_gen", H5T_NATIVE_LLONG, ndim, d, ng,
+    fd_h5_write_dataset(w, loc, "class_n_gen", H5T_NATIVE_LLONG, ndim, d, ng,
                         "per class: samples in the class");
-    fd_h5_write_dataset(loc, "class_n_ref", H5T_NATIVE_LLONG, ndim, d, nr,
+    fd_h5_write_dataset(w, loc, "class_n_ref", H5T_NATIVE_LLONG, ndim, d, nr,
                         "per class: reference images of the class");
     free(fid);
     free(ng);
@@ -248,6 +249,7 @@ int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_co
 {
     hid_t file = fd_h5_create_tmp(path);
     if (file < 0) return -1;
+    fd_h5_writes writes = {0};
     fd_h5_write_header(file, "feddiff-eval", cfg);
     fd_h5_attr_string(file, "note", METRIC_NOTE);
     fd_h5_attr_string(file, "classifier", r->classifier);
@@ -270,10 +272,10 @@ int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_co
             const score_field *f = &score_fields[i];
             const double v = score_value(r->all, f);
             const long long count = (long long)v;
-            write_scalar(g, f->name, f->is_count ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE,
+            write_scalar(&writes, g, f->name, f->is_count ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE,
                          f->is_count ? (const void *)&count : (const void *)&v, f->meaning);
         }
-        write_class_scores(g, r->all, 0, r->all->n_classes);
+        write_class_scores(&writes, g, r->all, 0, r->all->n_classes);
         FD_CHECK_H5(H5Gclose(g));
     }
     if (r->n_clients > 0) {
@@ -283,20 +285,20 @@ int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_co
                           "per client (rows): the samples drawn for the client against its "
                           "held-out data; label_tv against its training label histogram");
         const hsize_t n = (hsize_t)r->n_clients;
-        fd_h5_write_dataset(g, "client", H5T_NATIVE_INT, 1, &n, r->clients, "client id");
-        fd_h5_write_dataset(g, "unseen", H5T_NATIVE_INT, 1, &n, r->unseen,
+        fd_h5_write_dataset(&writes, g, "client", H5T_NATIVE_INT, 1, &n, r->clients, "client id");
+        fd_h5_write_dataset(&writes, g, "unseen", H5T_NATIVE_INT, 1, &n, r->unseen,
                             "1: the client was held out of training");
         double *col = fd_malloc(sizeof(double) * (size_t)n);
         for (int i = 0; i < N_SCORE_FIELDS; i++) {
             const score_field *f = &score_fields[i];
             for (int c = 0; c < r->n_clients; c++) col[c] = score_value(&r->per_client[c], f);
-            fd_h5_write_dataset(g, f->name, H5T_NATIVE_DOUBLE, 1, &n, col, f->meaning);
+            fd_h5_write_dataset(&writes, g, f->name, H5T_NATIVE_DOUBLE, 1, &n, col, f->meaning);
         }
         free(col);
-        write_class_scores(g, r->per_client, r->n_clients, r->per_client[0].n_classes);
+        write_class_scores(&writes, g, r->per_client, r->n_clients, r->per_client[0].n_classes);
         FD_CHECK_H5(H5Gclose(g));
     }
-    return fd_h5_commit(file, path);
+    return fd_h5_commit(file, path, &writes);
 }
 
 /* ---- the run's log ----------------------------------------------------------------------- */

@@ -61,13 +61,30 @@ hid_t fd_h5_create_tmp(const char *path)
     return fd_h5_create_serial(tmp);
 }
 
-int fd_h5_commit(hid_t file, const char *path)
+int fd_h5_write(fd_h5_writes *w, hid_t dset, hid_t mem_type, hid_t mem_space, hid_t file_space,
+                hid_t dxpl, const void *data)
+{
+    errno = 0;
+    if (H5Dwrite(dset, mem_type, mem_space, file_space, dxpl, data) >= 0) return 0;
+    if (!w->failed++) w->first_errno = errno;
+    return -1;
+}
+
+void fd_h5_close_noting(fd_h5_writes *w, hid_t file)
+{
+    errno = 0;
+    if (fd_h5_close_file(file) != 0 && !w->failed++) w->first_errno = errno;
+}
+
+int fd_h5_commit(hid_t file, const char *path, fd_h5_writes *w)
 {
     char tmp[4096];
     tmp_name(tmp, sizeof tmp, path);
-    if (fd_h5_close_file(file) != 0) {
+    fd_h5_close_noting(w, file);
+    if (w->failed) {
         remove(tmp);
-        fd_set_error("%s: writing failed (disk full?)", tmp);
+        fd_set_error("%s: writing failed (%s); the incomplete file is removed", path,
+                     fd_write_failure_reason(w->first_errno));
         return -1;
     }
     if (rename(tmp, path) != 0) {
@@ -159,14 +176,14 @@ void fd_h5_write_header(hid_t file, const char *format, const fd_config *cfg)
     free(config_text);
 }
 
-void fd_h5_write_dataset(hid_t loc, const char *name, hid_t mem_type, int ndim,
+void fd_h5_write_dataset(fd_h5_writes *w, hid_t loc, const char *name, hid_t mem_type, int ndim,
                          const hsize_t *dims, const void *data, const char *meaning)
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate_simple(ndim, dims, NULL));
     FD_CHECK_H5(dset = H5Dcreate2(loc, name, mem_type, space, H5P_DEFAULT, H5P_DEFAULT,
                                   H5P_DEFAULT));
-    FD_CHECK_H5(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    fd_h5_write(w, dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     fd_h5_attr_string(dset, "meaning", meaning);
     FD_CHECK_H5(H5Dclose(dset));
     FD_CHECK_H5(H5Sclose(space));

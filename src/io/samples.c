@@ -12,21 +12,23 @@ int fd_samples_write(const char *path, const fd_sample_batch *s, const fd_config
 {
     hid_t file = fd_h5_create_tmp(path);
     if (file < 0) return -1;
+    fd_h5_writes writes = {0};
     fd_h5_write_header(file, "feddiff-samples", cfg);
     fd_h5_attr_string(file, "checkpoint", s->checkpoint ? s->checkpoint : "");
     fd_h5_attr_string(file, "sampler", s->sampler ? s->sampler : "");
     hsize_t dims[4], n = (hsize_t)s->n;
     for (int d = 0; d < s->ndim; d++) dims[d] = (hsize_t)s->dims[d];
-    fd_h5_write_dataset(file, "samples", H5T_NATIVE_FLOAT, s->ndim, dims, s->data,
-                        s->ndim == 4 ? "generated images [n][height][width][channels], values in [-1, 1]"
-                                     : "generated vectors [n][dim]");
+    fd_h5_write_dataset(&writes, file, "samples", H5T_NATIVE_FLOAT, s->ndim, dims, s->data,
+                        s->ndim == 4
+                            ? "generated images [n][height][width][channels], values in [-1, 1]"
+                            : "generated vectors [n][dim]");
     if (s->labels)
-        fd_h5_write_dataset(file, "labels", H5T_NATIVE_INT, 1, &n, s->labels,
+        fd_h5_write_dataset(&writes, file, "labels", H5T_NATIVE_INT, 1, &n, s->labels,
                             "class each sample was conditioned on");
     if (s->clients)
-        fd_h5_write_dataset(file, "clients", H5T_NATIVE_INT, 1, &n, s->clients,
+        fd_h5_write_dataset(&writes, file, "clients", H5T_NATIVE_INT, 1, &n, s->clients,
                             "client whose model (its own parts or embedding row) drew each sample");
-    return fd_h5_commit(file, path);
+    return fd_h5_commit(file, path, &writes);
 }
 
 /* An optional [n] int dataset: NULL when absent, -1 (through *bad) when present but wrong. */

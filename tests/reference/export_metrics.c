@@ -35,7 +35,9 @@ static const uint64_t KID_SEED = 5;
 static void write(hid_t loc, const char *name, hid_t type, int ndim, const hsize_t *dims,
                   const void *data)
 {
-    fd_h5_write_dataset(loc, name, type, ndim, dims, data, name);
+    fd_h5_writes writes = {0};
+    fd_h5_write_dataset(&writes, loc, name, type, ndim, dims, data, name);
+    if (writes.failed) FD_FATAL("writing dataset %s failed", name);
 }
 
 /* Write a case: the arrays, feddiff's FID and KID, and the KID subsets. */
