@@ -38,6 +38,13 @@ void fd_train_resume(const fd_config *cfg, const char *resume, uint64_t partitio
                      fd_resume_loader load, void *ctx, MPI_Comm comm, fd_train_state *st,
                      char *used, size_t size);
 
+/* A run that starts afresh (no --resume) must not write into an out.dir that holds an earlier
+ * run (run.h5 or checkpoints): the two runs' files would mix and its checkpoints be pruned.
+ * Returns 0 when out.dir holds none, or when `overwrite` and they were deleted (checkpoints,
+ * their temporaries, run.h5); else -1 with an error naming the folder and the ways on. The
+ * root looks; collective over MPI_COMM_WORLD. */
+int fd_train_claim_out_dir(const fd_config *cfg, bool overwrite);
+
 /* "1h02m", "3m05s", "42s". */
 void fd_format_duration(char *buf, size_t size, double seconds);
 /* <out.dir>/checkpoint-<round>.h5 */

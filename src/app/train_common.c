@@ -1,9 +1,11 @@
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "feddiff/checkpoint.h"
 #include "feddiff/error.h"
@@ -89,14 +91,69 @@ void fd_train_prune_checkpoints(const fd_config *cfg)
     free(rounds);
 }
 
+/* The root's part of fd_train_claim_out_dir. */
+static int claim_out_dir(const fd_config *cfg, bool overwrite)
+{
+    char run_path[4200];
+    snprintf(run_path, sizeof run_path, "%s/run.h5", cfg->out.dir);
+    const bool has_run_file = access(run_path, F_OK) == 0;
+    long *rounds, *partial;
+    const int n = list_checkpoints(cfg->out.dir, false, &rounds),
+              n_partial = list_checkpoints(cfg->out.dir, true, &partial);
+    int rc = 0;
+    if (!has_run_file && n == 0) {
+        /* nothing of a run here (a temporary alone is deleted by the first checkpoint) */
+    } else if (!overwrite) {
+        char newest[64] = "";
+        if (n > 0) snprintf(newest, sizeof newest, ", the newest checkpoint-%06ld.h5", rounds[0]);
+        fd_set_error("%s already holds a run (%s%d checkpoint(s)%s): continue it with --resume "
+                     "latest, start afresh with --overwrite (deletes them), or set another out.dir",
+                     cfg->out.dir, has_run_file ? "run.h5, " : "", n, newest);
+        rc = -1;
+    } else {
+        char path[4200], tmp[4210];
+        for (int i = 0; i < n + n_partial && rc == 0; i++) {
+            fd_train_checkpoint_path(path, sizeof path, cfg, i < n ? rounds[i] : partial[i - n]);
+            snprintf(tmp, sizeof tmp, "%s%s", path, i < n ? "" : ".tmp");
+            if (remove(tmp) != 0) rc = -1;
+        }
+        if (rc == 0 && has_run_file && remove(run_path) != 0) rc = -1;
+        if (rc != 0)
+            fd_set_error("--overwrite: cannot delete the earlier run's files in %s: %s",
+                         cfg->out.dir, strerror(errno));
+        else
+            printf("--overwrite: deleted the earlier run in %s (%s%d checkpoint(s))\n",
+                   cfg->out.dir, has_run_file ? "run.h5, " : "", n);
+    }
+    free(rounds);
+    free(partial);
+    return rc;
+}
+
+int fd_train_claim_out_dir(const fd_config *cfg, bool overwrite)
+{
+    int rc = fd_app_is_root() ? claim_out_dir(cfg, overwrite) : 0;
+    FD_CHECK_MPI(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    return rc;
+}
+
 void fd_train_open_runfile(fd_runfile *rf, const fd_config *cfg, int n_clients, long resumed)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/run.h5", cfg->out.dir);
     if (resumed > 0) {
         if (fd_runfile_reopen(rf, path, n_clients, resumed) == 0) return;
-        fd_warn("%s; starting a new run file (rounds 1-%ld are only in the checkpoints)",
-                fd_last_error(), resumed);
+        /* Keep what can still be read of the old file (a rank killed while appending to it can
+         * leave it unreadable); the new one starts after the checkpoint's round. */
+        char kept[4300];
+        snprintf(kept, sizeof kept, "%s/run-unusable-%06ld.h5", cfg->out.dir, resumed);
+        if (access(path, F_OK) == 0 && rename(path, kept) == 0)
+            fd_warn("%s; kept it as %s and started a new run file (rounds 1-%ld are only in the "
+                    "checkpoints)",
+                    fd_last_error(), kept, resumed);
+        else
+            fd_warn("%s; starting a new run file (rounds 1-%ld are only in the checkpoints)",
+                    fd_last_error(), resumed);
     }
     if (fd_runfile_create(rf, path, cfg, cfg->fed.method, n_clients) != 0) fd_die_on_error();
     rf->rounds = 0;

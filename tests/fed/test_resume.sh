@@ -23,6 +23,22 @@ ckpt() { printf '%s/%s/checkpoint-%06d.h5' "$work" "$1" "$2"; }
 train 2 full >"$work/full.log" 2>&1 || { cat "$work/full.log"; fail "reference run"; }
 train 1 central --set fed.method=central >"$work/central.log" 2>&1 || fail "central reference"
 
+# A fresh start into a folder that holds a run is refused and touches nothing; --overwrite
+# deletes that run (checkpoints, temporaries, run file) and starts afresh.
+cp -r "$work/full" "$work/ow"
+touch "$work/ow/checkpoint-000009.h5.tmp"
+(cd "$work/ow" && md5sum -- *) >"$work/ow.md5"
+if train 2 ow >"$work/ow.log" 2>&1; then fail "a fresh run overwrote an earlier one"; fi
+grep -q "^feddiff: error: $work/ow already holds a run (run.h5, 4 checkpoint(s), the newest checkpoint-000004.h5): continue it with --resume latest, start afresh with --overwrite" \
+  "$work/ow.log" || { cat "$work/ow.log"; fail "no error naming the folder and the ways on"; }
+(cd "$work/ow" && md5sum -c --quiet "$work/ow.md5") || fail "the refused run changed files"
+train 2 ow --set fed.rounds=1 --overwrite >"$work/ow2.log" 2>&1 || { cat "$work/ow2.log"; fail "--overwrite"; }
+grep -q "^--overwrite: deleted the earlier run in $work/ow (run.h5, 4 checkpoint(s))" "$work/ow2.log" ||
+  fail "no line about the deleted run"
+[ "$(cd "$work/ow" && ls checkpoint-*)" = "checkpoint-000001.h5" ] || fail "left: $(ls "$work/ow")"
+compare "$(ckpt full 1)" "$(ckpt ow 1)" --exact || fail "the run after --overwrite differs"
+if train 2 ow --overwrite --resume latest >"$work/ow3.log" 2>&1; then fail "--overwrite with --resume"; fi
+
 # Resume from round 2 on 2 ranks, on 1 rank, and centrally.
 for case in b:2 one:1; do
   dir=${case%:*} ranks=${case#*:}
@@ -42,6 +58,20 @@ head -c 4000 "$(ckpt full 3)" >"$(ckpt d 3)"
 train 2 d --resume latest >"$work/d.log" 2>&1 || { cat "$work/d.log"; fail "fallback run"; }
 grep -q "warning: .*checkpoint-000003.h5.*trying an older checkpoint" "$work/d.log" || fail "no fallback warning"
 compare "$(ckpt full 4)" "$(ckpt d 4)" --exact || fail "fallback run differs"
+
+# An unreadable run file (a rank killed while appending): kept aside, a new one from round 3.
+mkdir -p "$work/r" && cp "$(ckpt full 2)" "$work/r/"
+head -c 3000 "$work/full/run.h5" >"$work/r/run.h5"
+cp "$work/r/run.h5" "$work/r.bad"
+train 2 r --resume latest >"$work/r.log" 2>&1 || { cat "$work/r.log"; fail "resume with a bad run file"; }
+grep -q "warning: $work/r/run.h5: .*; kept it as $work/r/run-unusable-000002.h5 and started a new run file" \
+  "$work/r.log" || { cat "$work/r.log"; fail "no warning naming the kept run file"; }
+cmp -s "$work/r.bad" "$work/r/run-unusable-000002.h5" || fail "the unreadable run file was not kept as it was"
+/usr/bin/python3 - "$work/r/run.h5" <<'PY' || fail "new run file"
+import sys, h5py, numpy as np
+r = h5py.File(sys.argv[1], "r")["rounds/round"][()]
+assert np.array_equal(r, [3, 4]), r
+PY
 
 # Named corrupt checkpoint, other configuration: one-line errors naming the file or key.
 head -c 4000 "$(ckpt full 3)" >"$work/bad.h5"
