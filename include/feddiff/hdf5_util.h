@@ -40,6 +40,11 @@ void fd_h5_close_noting(fd_h5_writes *w, hid_t file);
  * temporary and leaves PATH as it was (-1 with a message naming PATH and the reason). */
 hid_t fd_h5_create_tmp(const char *path);
 int fd_h5_commit(hid_t file, const char *path, fd_h5_writes *w);
+/* A new group or dataset (dcpl may be H5P_DEFAULT); negative on failure. Like the files
+ * above, they record no modification times: the same content gives the same bytes, so the
+ * checkpoints of two identical runs compare equal with cmp. */
+hid_t fd_h5_create_group(hid_t loc, const char *name);
+hid_t fd_h5_create_dataset(hid_t loc, const char *name, hid_t type, hid_t space, hid_t dcpl);
 /* Close a file and everything still open in it; 0, or -1 if flushing failed. */
 int fd_h5_close_file(hid_t file);
 /* A transfer property list for collective MPI-IO (close with H5Pclose). */

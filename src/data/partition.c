@@ -661,6 +661,16 @@ static void attr_double(hid_t obj, const char *name, double value)
     attr_scalar(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
+/* A creation property list of class_id that records no modification times (as the io layer's
+ * files do): the same partition gives the same bytes. Close it with H5Pclose. */
+static hid_t untimed(hid_t class_id)
+{
+    hid_t plist = H5Pcreate(class_id);
+    FD_CHECK_H5(plist);
+    FD_CHECK_H5(H5Pset_obj_track_times(plist, 0));
+    return plist;
+}
+
 /* A whole dataset with its description; a failed write (disk full) is noted in *first_errno
  * (errno right after the first failure, -1 if none was set) instead of stopping. */
 static void write_array(int *first_errno, hid_t group, const char *name, int rank,
@@ -669,8 +679,10 @@ static void write_array(int *first_errno, hid_t group, const char *name, int ran
 {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     FD_CHECK_H5(space);
-    hid_t set = H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = untimed(H5P_DATASET_CREATE);
+    hid_t set = H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     FD_CHECK_H5(set);
+    FD_CHECK_H5(H5Pclose(dcpl));
     hsize_t elements = 1;
     for (int d = 0; d < rank; d++) elements *= dims[d];
     errno = 0;
@@ -687,8 +699,10 @@ int fd_partition_write_h5(const fd_partition *p, hid_t loc, const char *name, co
     int first_errno = 0;
     const fd_partition_config *cfg = &p->config;
     const size_t K = (size_t)p->n_clients, L = (size_t)p->n_classes;
-    hid_t group = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gcpl = untimed(H5P_GROUP_CREATE);
+    hid_t group = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     FD_CHECK_H5(group);
+    FD_CHECK_H5(H5Pclose(gcpl));
     attr_string(group, "description",
                 "federated partition of a dataset split: client c's train samples are "
                 "train_index[train_offset[c]:train_offset[c+1]] (dataset indices, ascending), "
@@ -746,9 +760,13 @@ int fd_partition_save(const fd_partition *p, const char *path, const char *datas
     void *handler_data;
     FD_CHECK_H5(H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data));
     FD_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+    hid_t fcpl = untimed(H5P_FILE_CREATE);
     errno = 0;
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    int create_errno = errno;
     FD_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, handler, handler_data));
+    FD_CHECK_H5(H5Pclose(fcpl));
+    errno = create_errno;
     if (file < 0) {
         if (errno == ENOENT || errno == EACCES || errno == ENOTDIR)
             fd_set_error("%s: cannot create the HDF5 file: %s", tmp, strerror(errno));

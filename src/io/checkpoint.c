@@ -32,8 +32,7 @@ static void write_array(writer *w, hid_t group, const char *name, int ndim, cons
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate_simple(ndim, dims, NULL));
-    FD_CHECK_H5(dset = H5Dcreate2(group, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(group, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT));
     if (w->rank != 0) FD_CHECK_H5(H5Sselect_none(space));
     fd_h5_write(&w->writes, dset, H5T_NATIVE_FLOAT, space, space, w->dxpl, data);
     FD_CHECK_H5(H5Dclose(dset));
@@ -125,7 +124,7 @@ static void write_tensors(writer *w, hid_t file, const char *group_name, const f
                           const float *buffer, const fd_model_config *mc)
 {
     hid_t group;
-    FD_CHECK_H5(group = H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(group = fd_h5_create_group(file, group_name));
     if (mc) write_model_description(group, mc);
     for (int id = 0; id < p->n_tensors; id++) {
         const fd_tensor *t = &p->tensors[id];
@@ -158,8 +157,7 @@ static void write_client_rows(writer *w, hid_t group, const char *name, hid_t ty
     const int ndim = width == 1 ? 1 : 2;
     hid_t file_space, dset;
     FD_CHECK_H5(file_space = H5Screate_simple(ndim, dims, NULL));
-    FD_CHECK_H5(
-        dset = H5Dcreate2(group, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(group, name, type, file_space, H5P_DEFAULT));
     fd_h5_attr_string(dset, "meaning", meaning);
     const size_t row_bytes = width * elem_size;
     const int per_call = (int)(row_bytes >= ((size_t)1 << 30) ? 1 : ((size_t)1 << 30) / row_bytes);
@@ -193,7 +191,7 @@ static void write_client_states(writer *w, hid_t file, const fd_checkpoint_conte
 {
     const fd_client_states *s = c->clients;
     hid_t g;
-    FD_CHECK_H5(g = H5Gcreate2(file, "clients", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(g = fd_h5_create_group(file, "clients"));
     fd_h5_attr_long(g, "n_clients", c->n_clients);
     fd_h5_attr_long(g, "local_offset", (long)s->local.offset);
     fd_h5_attr_long(g, "local_count", (long)s->local.count);
@@ -262,14 +260,14 @@ int fd_checkpoint_write(const char *path, MPI_Comm comm, const fd_config *cfg,
     hsize_t count = (hsize_t)p->count;
     if (c->adam_m) {
         hid_t opt;
-        FD_CHECK_H5(opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        FD_CHECK_H5(opt = fd_h5_create_group(file, "optimizer"));
         write_array(&w, opt, "adam_m", 1, &count, c->adam_m);
         write_array(&w, opt, "adam_v", 1, &count, c->adam_v);
         FD_CHECK_H5(H5Gclose(opt));
     }
     if (c->server_m) {
         hid_t server;
-        FD_CHECK_H5(server = H5Gcreate2(file, "server", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        FD_CHECK_H5(server = fd_h5_create_group(file, "server"));
         write_array(&w, server, "m", 1, &count, c->server_m);
         write_array(&w, server, "v", 1, &count, c->server_v);
         FD_CHECK_H5(H5Gclose(server));

@@ -75,7 +75,7 @@ int fd_classifier_save(const char *path, fd_classifier *c, const fd_classifier_i
     fd_h5_attr_long(file, "active_features", info->active_features);
 
     hid_t group;
-    FD_CHECK_H5(group = H5Gcreate2(file, "weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(group = fd_h5_create_group(file, "weights"));
     fd_h5_attr_string(group, "architecture",
                       "x [B][S][S][C] in [-1, 1] (NHWC) -> conv1 3x3 -> ReLU -> maxpool 2x2 -> "
                       "conv2 3x3 -> ReLU -> maxpool 2x2 -> flatten (NHWC) -> fc1 -> ReLU "
@@ -208,7 +208,7 @@ static void write_scalar(fd_h5_writes *w, hid_t loc, const char *name, hid_t typ
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate(H5S_SCALAR));
-    FD_CHECK_H5(dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(loc, name, type, space, H5P_DEFAULT));
     fd_h5_write(w, dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, value);
     fd_h5_attr_string(dset, "meaning", meaning);
     FD_CHECK_H5(H5Dclose(dset));
@@ -266,7 +266,7 @@ int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_co
     }
     if (r->all) {
         hid_t g;
-        FD_CHECK_H5(g = H5Gcreate2(file, "all", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        FD_CHECK_H5(g = fd_h5_create_group(file, "all"));
         fd_h5_attr_string(g, "description", "samples against the dataset's test split");
         for (int i = 0; i < N_SCORE_FIELDS; i++) {
             const score_field *f = &score_fields[i];
@@ -280,7 +280,7 @@ int fd_eval_results_write(const char *path, const fd_eval_report *r, const fd_co
     }
     if (r->n_clients > 0) {
         hid_t g;
-        FD_CHECK_H5(g = H5Gcreate2(file, "clients", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        FD_CHECK_H5(g = fd_h5_create_group(file, "clients"));
         fd_h5_attr_string(g, "description",
                           "per client (rows): the samples drawn for the client against its "
                           "held-out data; label_tv against its training label histogram");
@@ -314,8 +314,7 @@ static hid_t log_column(hid_t group, const char *name, const char *meaning)
     FD_CHECK_H5(space = H5Screate_simple(1, &zero, &unlimited));
     FD_CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
     FD_CHECK_H5(H5Pset_chunk(dcpl, 1, &chunk));
-    FD_CHECK_H5(
-        dset = H5Dcreate2(group, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(group, name, H5T_NATIVE_DOUBLE, space, dcpl));
     fd_h5_attr_string(dset, "description", meaning);
     FD_CHECK_H5(H5Pclose(dcpl));
     FD_CHECK_H5(H5Sclose(space));
@@ -360,7 +359,7 @@ int fd_eval_log_append(const char *path, long round, long step, const fd_eval_sc
     hid_t group;
     if (H5Lexists(file, LOG_GROUP, H5P_DEFAULT) > 0) {
         group = H5Gopen2(file, LOG_GROUP, H5P_DEFAULT);
-    } else if ((group = H5Gcreate2(file, LOG_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0) {
+    } else if ((group = fd_h5_create_group(file, LOG_GROUP)) >= 0) {
         fd_h5_attr_string(group, "description",
                           "evaluations during training (eval.every), one row each: the EMA "
                           "model's samples against the test split");

@@ -17,12 +17,24 @@ static void quiet(void)
     }
 }
 
+/* A copy of an object creation list (or a new one of class_id for H5P_DEFAULT) that records
+ * no modification times: otherwise the same content written twice gives different bytes. */
+static hid_t untimed(hid_t class_id, hid_t plist)
+{
+    hid_t copy;
+    FD_CHECK_H5(copy = plist == H5P_DEFAULT ? H5Pcreate(class_id) : H5Pcopy(plist));
+    FD_CHECK_H5(H5Pset_obj_track_times(copy, 0));
+    return copy;
+}
+
 /* A new file (truncating) in the 1.8 format: checksummed object headers, readable by every
  * h5py in use. Takes ownership of fapl. */
 static hid_t create_file(const char *path, hid_t fapl)
 {
     FD_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18));
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t fcpl = untimed(H5P_FILE_CREATE, H5P_DEFAULT);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    FD_CHECK_H5(H5Pclose(fcpl));
     FD_CHECK_H5(H5Pclose(fapl));
     if (file < 0)
         fd_set_error("%s: cannot create (missing folder, no permission or disk full?)", path);
@@ -121,6 +133,22 @@ hid_t fd_h5_open_rw(const char *path)
     return file;
 }
 
+hid_t fd_h5_create_group(hid_t loc, const char *name)
+{
+    hid_t gcpl = untimed(H5P_GROUP_CREATE, H5P_DEFAULT);
+    hid_t group = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    FD_CHECK_H5(H5Pclose(gcpl));
+    return group;
+}
+
+hid_t fd_h5_create_dataset(hid_t loc, const char *name, hid_t type, hid_t space, hid_t dcpl)
+{
+    hid_t plist = untimed(H5P_DATASET_CREATE, dcpl);
+    hid_t dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+    FD_CHECK_H5(H5Pclose(plist));
+    return dset;
+}
+
 int fd_h5_close_file(hid_t file)
 {
     int rc = H5Fflush(file, H5F_SCOPE_LOCAL) < 0 ? -1 : 0;
@@ -181,8 +209,7 @@ void fd_h5_write_dataset(fd_h5_writes *w, hid_t loc, const char *name, hid_t mem
 {
     hid_t space, dset;
     FD_CHECK_H5(space = H5Screate_simple(ndim, dims, NULL));
-    FD_CHECK_H5(dset = H5Dcreate2(loc, name, mem_type, space, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(loc, name, mem_type, space, H5P_DEFAULT));
     fd_h5_write(w, dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     fd_h5_attr_string(dset, "meaning", meaning);
     FD_CHECK_H5(H5Dclose(dset));

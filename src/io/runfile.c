@@ -59,8 +59,7 @@ static void create_extendible(hid_t group, const field *f, int ndim, hsize_t wid
     FD_CHECK_H5(space = H5Screate_simple(ndim, dims, max));
     FD_CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
     FD_CHECK_H5(H5Pset_chunk(dcpl, ndim, chunk));
-    FD_CHECK_H5(dset = H5Dcreate2(group, f->name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl,
-                                  H5P_DEFAULT));
+    FD_CHECK_H5(dset = fd_h5_create_dataset(group, f->name, H5T_NATIVE_DOUBLE, space, dcpl));
     fd_h5_attr_string(dset, "units", f->units);
     fd_h5_attr_string(dset, "description", f->description);
     FD_CHECK_H5(H5Dclose(dset));
@@ -86,7 +85,7 @@ int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, co
     free(config_text);
 
     hid_t g;
-    FD_CHECK_H5(g = H5Gcreate2(rf->file, "rounds", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(g = fd_h5_create_group(rf->file, "rounds"));
     fd_h5_attr_string(g, "description", "one value per completed round, in round order");
     field round_col = {"round", "rounds", "rounds completed (1-based)",
                        offsetof(fd_run_record, round)};
@@ -97,7 +96,7 @@ int fd_runfile_create(fd_runfile *rf, const char *path, const fd_config *cfg, co
     for (size_t i = 0; i < N_FIELDS(round_fields); i++)
         create_extendible(g, &round_fields[i], 1, 1);
     FD_CHECK_H5(H5Gclose(g));
-    FD_CHECK_H5(g = H5Gcreate2(rf->file, "clients", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    FD_CHECK_H5(g = fd_h5_create_group(rf->file, "clients"));
     fd_h5_attr_string(g, "description", "[round][client]: one row per completed round");
     for (size_t i = 0; i < N_FIELDS(client_fields); i++)
         create_extendible(g, &client_fields[i], 2, (hsize_t)n_clients);
