@@ -29,7 +29,9 @@ assert w["conv1.weight"].shape == (16, 1, 3, 3) and w["fc1.weight"].shape == (12
 assert w["fc2.bias"].shape == (10,) and w.attrs["feature_scale"] > 0
 assert all("meaning" in w[k].attrs for k in w), "a weight without its meaning"
 PY
-"$feddiff" info "$work/cls.h5" | grep -q "evaluation classifier of builtin:glyphs" || fail "feddiff info"
+# grep reads a file, not a pipe: grep -q leaving early would kill feddiff with SIGPIPE (pipefail).
+"$feddiff" info "$work/cls.h5" >"$work/info.txt"
+grep -q "evaluation classifier of builtin:glyphs" "$work/info.txt" || fail "feddiff info"
 "$feddiff" evaluator "${data[@]}" --set classifier.epochs=2 --out "$work/cls2.h5" >/dev/null
 py "$work/cls.h5" "$work/cls2.h5" <<'PY' || fail "the classifier is not deterministic"
 import sys, h5py, numpy as np
@@ -79,7 +81,8 @@ train=(--config /dev/null "${data[@]}" --set model.width=16 --set model.mults=1,
 "$feddiff" train "${train[@]}" >"$work/train.txt"
 [ "$(grep -c '^eval ' "$work/train.txt")" -eq 2 ] || fail "eval lines: $(cat "$work/train.txt")"
 "$feddiff" train "${train[@]}" --resume "$work/run/checkpoint-000001.h5" >/dev/null
-"$feddiff" info "$work/run/run.h5" | grep -q "fid_cls: .* at the last evaluation" || fail "info of the run"
+"$feddiff" info "$work/run/run.h5" >"$work/info.txt"
+grep -q "fid_cls: .* at the last evaluation" "$work/info.txt" || fail "info of the run"
 py "$work/run/run.h5" <<'PY' || fail "the run file's /eval"
 import sys, h5py, numpy as np
 g = h5py.File(sys.argv[1], "r")["eval"]

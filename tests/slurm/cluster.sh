@@ -45,7 +45,7 @@ cluster_start() {
 
   # The node as slurmd sees it (name, CPUs, sockets, cores, threads, memory): a node configured
   # with more than it has would be drained.
-  node=$(slurmd -C 2>&1 | head -n1)
+  node=$(slurmd -C 2>&1 | sed -n 1p)
   [[ $node == NodeName=* ]] || { cluster_fail "slurmd -C failed: $node"; return 1; }
   host=${node%% *}
   host=${host#NodeName=}
@@ -97,7 +97,7 @@ EOF
   cluster_pids+=($!)
 
   for ((t = 0; t < 60; t++)); do
-    state=$(sinfo -h -n "$host" -o %T 2>/dev/null | head -n1)
+    state=$(sinfo -h -n "$host" -o %T 2>/dev/null | sed -n 1p)
     [ "$state" = idle ] && return 0
     sleep 1
   done

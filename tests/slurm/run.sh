@@ -47,7 +47,7 @@ export FEDDIFF=$feddiff OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=
 export OMP_WAIT_POLICY=passive
 submit() { sbatch --parsable --chdir="$work" "$@"; }
 job_field() { # JOBID FIELD: a field of `scontrol show job`
-  scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
+  scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | sed -n 1p
 }
 wait_jobs() { # SECONDS JOBID...: until none of them is pending, running or completing
   local deadline=$(($(date +%s) + $1)) left
@@ -100,7 +100,9 @@ echo "sweep done after $(elapsed)"
 for i in 0 1 2 3; do
   [ "$(job_field "${sweep}_$i" ExitCode)" = 0:0 ] || fail "sweep task $i: exit $(job_field "${sweep}_$i" ExitCode)"
 done
-[ "$(job_field "${sweep}_4" ExitCode)" = 1:0 ] || fail "sweep task 4 (out of range) did not fail"
+[ "$(job_field "${sweep}_4" ExitCode)" = 1:0 ] ||
+  fail "sweep task 4 (out of range) did not fail with exit 1:" \
+    "$(job_field "${sweep}_4" JobState), exit $(job_field "${sweep}_4" ExitCode)"
 grep -q "METHODS x SEEDS has only 4 combinations: submit with --array=0-3" "$work/logs/sweep-4.out" ||
   fail "sweep task 4: no message about the array range"
 grep -q "srun -n 1 --cpus-per-task=2" "$work/logs/sweep-0.out" || fail "sweep: not launched with srun"
